@@ -26,4 +26,12 @@ d = { 'settings': { 'branch': 'main',
                                'metamath.data.load_data': ('data.html#load_data', 'metamath/data.py'),
                                'metamath.data.read_jsonl': ('data.html#read_jsonl', 'metamath/data.py'),
                                'metamath.data.to_record': ('data.html#to_record', 'metamath/data.py'),
-                               'metamath.data.write_jsonl': ('data.html#write_jsonl', 'metamath/data.py')}}}
+                               'metamath.data.write_jsonl': ('data.html#write_jsonl', 'metamath/data.py')},
+            'metamath.models': { 'metamath.models._publish': ('models.html#_publish', 'metamath/models.py'),
+                                 'metamath.models.cache_dir': ('models.html#cache_dir', 'metamath/models.py'),
+                                 'metamath.models.convert_gguf': ('models.html#convert_gguf', 'metamath/models.py'),
+                                 'metamath.models.resolve_model': ('models.html#resolve_model', 'metamath/models.py'),
+                                 'metamath.models.sha256': ('models.html#sha256', 'metamath/models.py'),
+                                 'metamath.models.smollm2': ('models.html#smollm2', 'metamath/models.py'),
+                                 'metamath.models.smollm2_gguf': ('models.html#smollm2_gguf', 'metamath/models.py'),
+                                 'metamath.models.tiny_llama': ('models.html#tiny_llama', 'metamath/models.py')}}}

@@ -13,7 +13,15 @@ __all__ = ['COMMANDS', 'main']
 
 # %% ../nbs/90_cli.ipynb #73a6ae3b
 COMMANDS = {  # command: (module, function, one-line help)
-    'demo':     ('metamath.answers', 'gold_report_cli', 'the main job on the embedded default: score gold answers of every data set'),
+    'demo':      ('metamath.pipeline', 'demo_cli', 'the main job on the embedded default: the whole pipeline on configs/demo.toml'),
+    'run':       ('metamath.pipeline', 'run_cli', 'run an experiment config: bootstrap, filter, analyse, fine-tune, evaluate, report'),
+    'gold':      ('metamath.answers', 'gold_report_cli', "score every data set's gold answers with its own grader"),
+    'generate':  ('metamath.generate', 'generate_cli', 'generate samples for a JSONL of prompts (vllm | openai | hf), resumably'),
+    'bootstrap': ('metamath.bootstrap', 'bootstrap_cli', 'bootstrap AnsAug/Rephrased/SV/FOBAR candidates from training questions'),
+    'filter':    ('metamath.filter', 'filter_cli', 'filter candidates: correctness, duplicates, decontamination, length'),
+    'analyse':   ('metamath.analysis', 'analyse_cli', 'perplexity and diversity gain of a folder of records, with figures'),
+    'train':     ('metamath.train', 'train_cli', 'fine-tune (also under `accelerate launch -m metamath.train`)'),
+    'evaluate':  ('metamath.evaluate', 'evaluate_cli', "evaluate a model on GSM8K / MATH under the paper's protocol"),
 }
 
 def _usage():
@@ -22,7 +30,7 @@ def _usage():
         f'  {k:<{w}}  {h}' for k,(_,_,h) in COMMANDS.items()) + '\n\n`metamath COMMAND --help` for its arguments'
 
 def main(argv:list[str]|None=None):
-    "Run `metamath COMMAND ARGS...`"
+    "Run `metamath COMMAND ARGS...` (returns nothing: the console script passes its result to `sys.exit`)"
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return
     cmd,*rest = argv
@@ -31,4 +39,4 @@ def main(argv:list[str]|None=None):
     f = getattr(import_module(mod), fn)
     args = vars(anno_parser(f, prog=f'metamath {cmd}').parse_args(rest))
     for k in ('pdb', 'xtra'): args.pop(k, None)   # fastcore's extras, not the function's
-    return f(**args)
+    f(**args)

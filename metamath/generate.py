@@ -138,8 +138,9 @@ class HFBackend(Backend):
                  batch_size:int=16,   # rows (samples) per `generate` call
                  device:str|None=None, # default: cuda if available, else cpu
                  dtype:str|None=None,  # torch dtype name; default: bfloat16 on GPU, float32 on CPU
-                 threads:int|None=None): # CPU threads torch uses while generating (None: torch's default)
-        store_attr('batch_size,device,dtype,threads')
+                 threads:int|None=None, # CPU threads torch uses while generating (None: torch's default)
+                 attn:str|None=None):  # attention implementation; default: eager on CPU (decodes 3.6x faster there), sdpa on GPU
+        store_attr('batch_size,device,dtype,threads,attn')
         self.path = resolve_model(model)
         self.ident = dict(backend=self.name, model=self.path)
         self.model = None
@@ -152,7 +153,8 @@ class HFBackend(Backend):
         self.device = self.device or ('cuda' if torch.cuda.is_available() else 'cpu')
         dt = getattr(torch, self.dtype) if self.dtype else torch.bfloat16 if self.device.startswith('cuda') else torch.float32
         self.tok = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dt).to(self.device).eval()
+        attn = self.attn or ('sdpa' if self.device.startswith('cuda') else 'eager')
+        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dt, attn_implementation=attn).to(self.device).eval()
         eos = self.model.generation_config.eos_token_id
         eos = self.tok.eos_token_id if eos is None else eos
         self.eos = set(eos if isinstance(eos, list) else [eos])

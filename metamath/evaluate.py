@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #a0ae16d5
 from __future__ import annotations
-import json, math, time
+import json, math, re, time
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -49,7 +49,8 @@ def paper_equal(pred:str|None, gold:str|None, kind:str)->bool:
     if kind == 'gsm8k':
         a,b = parse_number(pred),parse_number(gold)
         return a is not None and a == b
-    return strip_string(pred) == strip_string(gold)
+    end = lambda s: re.sub(r'\.\s*$', '', s.strip())   # a sentence's final period is not part of the answer
+    return strip_string(end(pred)) == strip_string(end(gold))
 
 def score_outputs(records:list[dict], # evaluation records (`load_data`)
                   outputs:list[list[str]], # generated texts, `n` per record

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
-from .data import load_data, read_jsonl, write_jsonl
+from .data import load_data, read_jsonl, write_json, write_jsonl
 from .answers import extract_answer, grade_batch, parse_number
 
 # %% auto #0
@@ -670,9 +670,7 @@ def write_run(res:dict, out:str|Path):
     "Write a run's `candidates.jsonl`, `questions.jsonl` and `bootstrap.json` atomically"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out/'candidates.jsonl', res['candidates']); write_jsonl(out/'questions.jsonl', res['questions'])
-    tmp = out/'bootstrap.json.tmp'
-    tmp.write_text(json.dumps({k: v for k,v in res.items() if k not in ('candidates', 'questions')}, indent=1, ensure_ascii=False))
-    os.replace(tmp, out/'bootstrap.json')
+    write_json(out/'bootstrap.json', {k: v for k,v in res.items() if k not in ('candidates', 'questions')}, indent=1, ensure_ascii=False)
 
 # %% ../nbs/03_bootstrap.ipynb #4c2541c5
 @call_parse

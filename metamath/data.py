@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'DATASETS', 'MATH_SUBJECTS', 'JSONLError', 'iter_jsonl', 'read_jsonl', 'JsonlWriter', 'append_jsonl',
-           'write_jsonl', 'find_data_dir', 'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
+           'write_jsonl', 'write_json', 'find_data_dir', 'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
 
 # %% ../nbs/00_data.ipynb #6e36a8d7
 class JSONLError(ValueError):
@@ -77,6 +77,13 @@ def write_jsonl(path:str|Path, rows:Iterable[dict]):
     with open(tmp, 'w', encoding='utf-8') as f:
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
         f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+def write_json(path:str|Path, obj, **kwargs): # passed to `json.dumps` (e.g. `indent`, `default`)
+    "Write `obj` as JSON to `path` atomically, like `write_jsonl`"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(obj, **kwargs), encoding='utf-8')
     os.replace(tmp, path)
 
 # %% ../nbs/00_data.ipynb #6f2dd158

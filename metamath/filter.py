@@ -8,7 +8,7 @@ import collections, json, os, re, time
 from pathlib import Path
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .data import JSONLError, load_data, iter_jsonl, write_jsonl
+from .data import JSONLError, load_data, iter_jsonl, write_json, write_jsonl
 from .answers import extract_answer, grade_batch
 from .bootstrap import ANSWER_RX, TABLE1, cut_at_answer, format_response
 
@@ -220,7 +220,7 @@ def filter_cli(inp:str='runs/bootstrap/candidates.jsonl', # candidate file(s), c
     write_jsonl(o/'metamathqa.jsonl', kept); write_jsonl(o/'dropped.jsonl', dropped)
     rep = dict(inputs=inp, max_len=max_len, near=near, ngram=ngram, min_cover=min_cover, tokenizer=tokenizer,
                funnel=df.reset_index().to_dict('records'), reasons=dict(collections.Counter(d['dropped'] for d in dropped)))
-    (o/'filter_report.json.tmp').write_text(json.dumps(rep, indent=1)); os.replace(o/'filter_report.json.tmp', o/'filter_report.json')
+    write_json(o/'filter_report.json', rep, indent=1)
     if figure: plot_funnel(df, figure)
     print(df.to_string())
     return df

@@ -8,7 +8,7 @@ import copy, hashlib, json, os, shlex, shutil, subprocess, sys, time, tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from .data import load_data, read_jsonl, write_jsonl
+from .data import load_data, read_jsonl, write_json, write_jsonl
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TYPES', 'load_config', 'parse_set', 'stamp', 'Stage', 'run_stage', 'teacher_kw', 'do_bootstrap',
@@ -93,11 +93,9 @@ class Stage:
     def result(self)->dict: return json.loads(self.done_file.read_text())['result']
     def finish(self, result:dict, seconds:float):
         "Record the stage as done (atomically)"
-        tmp = self.dir/'done.json.tmp'
-        tmp.write_text(json.dumps(dict(stage=self.name, stamp=self.stamp, seconds=round(seconds, 1),
-                                       finished=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                                       settings=self.settings, result=result), indent=1, default=str))
-        os.replace(tmp, self.done_file)
+        write_json(self.done_file, dict(stage=self.name, stamp=self.stamp, seconds=round(seconds, 1),
+                                        finished=datetime.now(timezone.utc).isoformat(timespec='seconds'),
+                                        settings=self.settings, result=result), indent=1, default=str)
 
 def run_stage(st:Stage, fn, force:bool=False, log=print)->dict:
     "Run `fn(st.dir)` unless `st` is current; return its result"

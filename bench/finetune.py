@@ -26,7 +26,8 @@ def plot(log, before, after, path, title):
     import matplotlib.pyplot as plt
     steps,loss = [r['step'] for r in log],[r['loss'] for r in log]
     fig,ax = plt.subplots(figsize=(7, 4))
-    ax.plot(steps, loss, marker='.', label='train loss (mean over the step\'s response tokens)')
+    ax.plot(steps, loss, marker='.', alpha=.45, label='train loss (mean over the step\'s response tokens)')
+    w = 4; ax.plot(steps[w-1:], [sum(loss[i-w+1:i+1])/w for i in range(w-1, len(loss))], color='C0', lw=2, label=f'running mean of {w} steps')
     ax.scatter([0, steps[-1]], [before, after], color='C3', zorder=3, label='held-out loss (GSM8K test)')
     ax.set_xlabel('optimizer step'); ax.set_ylabel('loss (nats/token)'); ax.set_title(title, fontsize=10)
     ax.grid(alpha=.3); ax.legend()

@@ -24,7 +24,7 @@ __all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', '
            'mask_numbers_original', 'masking_stats', 'cut_at_answer', 'format_response', 'split_question', 'has_var',
            'fobar_query', 'sv_query', 'mentions', 'check_rephrase', 'check_statement', 'clean_rewrite', 'phash',
            'token_counter', 'Bootstrapper', 'backward_items', 'parse_budget', 'table1_budget', 'summarize',
-           'ledger_totals', 'run_bootstrap', 'write_run', 'bootstrap_cli']
+           'ledger_totals', 'question_order', 'run_bootstrap', 'write_run', 'bootstrap_cli']
 
 # %% ../nbs/03_bootstrap.ipynb #a4c10d5a
 def cot_solution(rec:dict)->str:
@@ -643,6 +643,10 @@ def ledger_totals(ledgers:list[dict])->dict:
     return {k: round(sum(l.get(k) or 0 for l in ledgers), 2) for k in keys}
 
 # %% ../nbs/03_bootstrap.ipynb #ecac2ffd
+def question_order(recs:list, seed:int=0)->list:
+    "The training questions in the seeded order every method draws its first `n` from"
+    return random.Random(seed).sample(recs, len(recs))
+
 def run_bootstrap(gen, # the generator
                   dataset:str='gsm8k', budget:str='AnsAug=20x4,Rephrased=20x2,SV=20x2,FOBAR=20x2',
                   out:str|Path|None=None, # folder for the outputs (None: return them only)
@@ -651,7 +655,7 @@ def run_bootstrap(gen, # the generator
     "Run every method of `budget` on `dataset`'s training questions; write and return candidates, rows and a summary"
     plan, t0 = parse_budget(budget), time.time()
     recs = load_data(dataset, 'train', source=data)
-    order = random.Random(seed).sample(recs, len(recs))
+    order = question_order(recs, seed)
     b = Bootstrapper(gen, dataset, recs, seed=seed, **kwargs)
     cands, rows = [], []
     for m,(n,k) in plan.items():

@@ -191,11 +191,12 @@ def evaluate_cli(model:str,             # model folder, alias (`smollm2`, `tiny`
                  temperature:float=0.0, # 0: greedy (the paper)
                  max_tokens:int=None,   # default 512 (GSM8K) / 2048 (MATH)
                  ks:str='1',            # comma list of k for maj@k / pass@k
-                 batch_size:int=None,   # hf backend batch size
+                 batch_size:int=None,   # hf: rows per `generate` call; vllm: samples per call (results are saved after each)
                  base_url:str=None,     # openai backend: server URL (key from $OPENAI_API_KEY)
                  data:str=None):        # data folder (default $METAMATH_DATA or ../shared/data)
     "Evaluate a model on GSM8K / MATH under the paper's protocol; print and save the scorecard"
-    kw = {k:v for k,v in dict(batch_size=batch_size, base_url=base_url).items() if v is not None}
+    bs = {'hf': 'batch_size', 'vllm': 'chunk_size'}.get(backend)
+    kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url}.items() if k and v is not None}
     res = evaluate(model, dataset, backend, out or f'runs/eval/{dataset}', limit, prompt, n, temperature, max_tokens,
                    ks=tuple(int(k) for k in ks.split(',')), data=data, backend_kw=kw)
     print(_md(dataset, model, res))

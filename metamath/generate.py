@@ -429,8 +429,9 @@ class OpenAIBackend(Backend):
                  api_key_env:str='OPENAI_API_KEY', # environment variable holding the key
                  concurrency:int=16, timeout:float=60.0, # requests in flight; seconds before a request is abandoned
                  max_retries:int=8, backoff:float=0.5, max_backoff:float=60.0, # retry schedule (seconds)
-                 request_kwargs:dict|None=None): # extra fields for every request (e.g. `extra_body`)
-        store_attr('model,api_key_env,concurrency,timeout,max_retries,backoff,max_backoff')
+                 request_kwargs:dict|None=None, # extra fields for every request (e.g. `extra_body`)
+                 http:str='auto'): # HTTP stack: aiohttp (the SDK's `DefaultAioHttpClient`, less CPU per request), httpx, or auto
+        store_attr('model,api_key_env,concurrency,timeout,max_retries,backoff,max_backoff,http')
         self.base_url = base_url or os.environ.get('OPENAI_BASE_URL')
         self.request_kwargs = request_kwargs or {}
         self.ident = dict(backend=self.name, model=model)
@@ -474,22 +475,26 @@ def _delay(self:OpenAIBackend, attempt:int)->float:
 # %% ../nbs/02_generate.ipynb #dc1aa699
 @patch
 async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
+    "The JSON body of one completion: `client.post` (the SDK's raw call) skips its request transforms and response models"
     kw = dict(model=self.model, max_tokens=sp.max_tokens, temperature=sp.temperature, top_p=sp.top_p, n=1, **self.request_kwargs)
+    kw |= kw.pop('extra_body', None) or {}
+    opts = {k: v for k,o in (('headers', 'extra_headers'), ('params', 'extra_query')) if (v := kw.pop(o, None))}
     if sp.stop: kw['stop'] = list(sp.stop)
     if (seed := r.seed_for(r.start)) is not None: kw['seed'] = seed
-    if isinstance(r.prompt, str): return await client.completions.create(prompt=r.prompt, **kw)
-    return await client.chat.completions.create(messages=r.prompt, **kw)
+    chat = not isinstance(r.prompt, str)
+    kw['messages' if chat else 'prompt'] = r.prompt
+    return await client.post('/chat/completions' if chat else '/completions', body=kw, cast_to=object, options=opts)
 
 @patch
 def _parse(self:OpenAIBackend, resp, r:Request)->Sample:
     "The sample in `resp`, or `MalformedResponse`: exactly one choice with text and a finish reason"
-    ch = getattr(resp, 'choices', None)
+    ch = resp.get('choices') if isinstance(resp, dict) else None
     if not isinstance(ch, list) or len(ch) != 1: raise MalformedResponse(f'{len(ch) if isinstance(ch, list) else "no"} choices')
-    c = ch[0]
-    text = c.text if isinstance(r.prompt, str) else getattr(getattr(c, 'message', None), 'content', None)
-    if not isinstance(text, str) or not c.finish_reason: raise MalformedResponse('choice without text or finish_reason')
-    u = getattr(resp, 'usage', None)
-    return Sample(text, c.finish_reason, u and u.prompt_tokens, u and u.completion_tokens, r.start)
+    c = ch[0] if isinstance(ch[0], dict) else {}
+    text = c.get('text') if isinstance(r.prompt, str) else (c.get('message') or {}).get('content')
+    if not isinstance(text, str) or not c.get('finish_reason'): raise MalformedResponse('choice without text or finish_reason')
+    u = resp.get('usage') or {}
+    return Sample(text, c['finish_reason'], u.get('prompt_tokens'), u.get('completion_tokens'), r.start)
 
 # %% ../nbs/02_generate.ipynb #450003f0
 @patch
@@ -529,17 +534,33 @@ def run(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
     return _arun(self._run_all(reqs, sp, sink))
 
 @patch
+def _http_client(self:OpenAIBackend):
+    "The SDK's aiohttp client where `http` allows it and the `openai[aiohttp]` extra is installed; None: the SDK's httpx"
+    if self.http not in ('auto', 'aiohttp', 'httpx'): raise ValueError(f"http must be auto, aiohttp or httpx, got {self.http!r}")
+    self.http_used = 'httpx'
+    if self.http == 'httpx': return None
+    try:
+        from openai import DefaultAioHttpClient
+        c = DefaultAioHttpClient(timeout=self.timeout); self.http_used = 'aiohttp'; return c
+    except (ImportError, RuntimeError):          # an older SDK, or the extra is missing
+        if self.http == 'aiohttp': raise
+        return None
+
+@patch
 async def _run_all(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
     from openai import AsyncOpenAI
-    client = AsyncOpenAI(base_url=self.base_url, api_key=self._key(), max_retries=0, timeout=self.timeout)
+    # httpx's pool scans all of its connections for every request: pools of at most 16 keep that cheap at high concurrency
+    clients = [AsyncOpenAI(base_url=self.base_url, api_key=self._key(), max_retries=0, timeout=self.timeout,
+                           http_client=self._http_client()) for _ in range(-(-self.concurrency // 16))]
     todo, self._pause_until = iter([Request(r.key, r.prompt, j, 1, r.seed) for r in reqs for j in r.indices]), 0.0
-    async def worker():
+    async def worker(client):
         for one in todo:
             res = await self._call(client, one, sp, sink)
             if isinstance(res, Sample): sink.done(one, [res], res.prompt_tokens or 0)
             else: sink.fail(one, res)
-    try: await asyncio.gather(*[worker() for _ in range(self.concurrency)])
-    finally: await client.close()
+    try: await asyncio.gather(*[worker(clients[i % len(clients)]) for i in range(self.concurrency)])
+    finally:
+        for c in clients: await c.close()
 
 # %% ../nbs/02_generate.ipynb #76098921
 BACKENDS = {'vllm': VLLMBackend, 'openai': OpenAIBackend, 'hf': HFBackend}

@@ -163,13 +163,13 @@ TYPES = {'AnsAug': 'AnsAug', 'Rephrased': 'Rephrased', 'SV': 'SV', 'FOBAR': 'FOB
 
 def original_records(cfg:dict, datasets:list[str], n:int=0, used:set|None=None)->list[dict]:
     "Reference CoT records in MetaMathQA's shape: the first `n` of the bootstrap's question order, or those in `used`"
-    import random
+    from metamath.bootstrap import question_order
     from metamath.train import gsm8k_to_metamath, math_to_metamath
     conv = {'gsm8k': gsm8k_to_metamath, 'math': math_to_metamath}
     out = []
     for ds in datasets:
         recs = load_data(ds, 'train', source=_data(cfg))
-        order = random.Random(cfg['run']['seed']).sample(recs, len(recs))
+        order = question_order(recs, cfg['run']['seed'])
         pick = order[:n] if n else [r for r in order if r['question'] in (used or set())]
         out += [dict(conv[ds](r), id=r['id']) for r in pick if r['answer'] is not None]
     return out

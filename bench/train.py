@@ -53,7 +53,8 @@ def main(model:str='mid',      # mid (random Llama, SmolLM2's layer shape, 4 lay
          batch_size:int=16,    # samples per optimizer step
          micros:str='4,16',    # samples per micro-batch (padded methods), comma-separated
          rounds:int=1,         # repeat the whole sweep; the best round of each method counts (the CPU is shared)
-         seed:int=42):
+         seed:int=42,
+         out:str='bench/results/train.json'): # results file, relative to the repo root
     "Useful tokens/s and padding waste: packed vs padded vs the HF Trainer"
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     from transformers import AutoTokenizer
@@ -109,5 +110,5 @@ def main(model:str='mid',      # mid (random Llama, SmolLM2's layer shape, 4 lay
     for x in table:
         print(f"{x['micro']:>5}  {x['method']:<36} {x['tok_per_s']:>12.1f} {100*x['pad_frac']:>6.1f} {x['s_per_step']:>7.2f} "
               f"{x['vs_hf']:>6.2f} {x['vs_padded']:>9.2f} {x['bound']:>6.2f} {x['of_bound']:>8.2f}")
-    (ROOT/'bench'/'results').mkdir(parents=True, exist_ok=True)
-    (ROOT/'bench'/'results'/'train.json').write_text(json.dumps(res, indent=1))
+    (ROOT/out).parent.mkdir(parents=True, exist_ok=True)
+    (ROOT/out).write_text(json.dumps(res, indent=1))

@@ -490,10 +490,11 @@ def _parse(self:OpenAIBackend, resp, r:Request)->Sample:
     "The sample in `resp`, or `MalformedResponse`: exactly one choice with text and a finish reason"
     ch = resp.get('choices') if isinstance(resp, dict) else None
     if not isinstance(ch, list) or len(ch) != 1: raise MalformedResponse(f'{len(ch) if isinstance(ch, list) else "no"} choices')
-    c = ch[0] if isinstance(ch[0], dict) else {}
-    text = c.get('text') if isinstance(r.prompt, str) else (c.get('message') or {}).get('content')
+    d = lambda x: x if isinstance(x, dict) else {}     # any part of the body may be missing or of the wrong type
+    c = d(ch[0])
+    text = c.get('text') if isinstance(r.prompt, str) else d(c.get('message')).get('content')
     if not isinstance(text, str) or not c.get('finish_reason'): raise MalformedResponse('choice without text or finish_reason')
-    u = resp.get('usage') or {}
+    u = d(resp.get('usage'))
     return Sample(text, c['finish_reason'], u.get('prompt_tokens'), u.get('completion_tokens'), r.start)
 
 # %% ../nbs/02_generate.ipynb #450003f0

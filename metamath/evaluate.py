@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse
-from .data import load_data, write_jsonl, read_jsonl
+from .data import load_data, write_json, write_jsonl, read_jsonl
 from .answers import answer_key, extract_answer, grade_batch, parse_number, strip_string
 
 # %% auto #0
@@ -153,7 +153,7 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
                                cached=lg.cached))
     write_jsonl(out/'samples.jsonl', rows)
     _breakdowns(res, rows, dataset, out, figures)
-    (out/'results.json').write_text(json.dumps(res, indent=1, default=str))
+    write_json(out/'results.json', res, indent=1, default=str)
     (out/'results.md').write_text(_md(dataset, str(model), res))
     return res
 

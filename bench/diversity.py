@@ -8,11 +8,11 @@ also checked against the plain full-matrix computation on a slice.
     python bench/diversity.py                       # the two paper-sized cases, chunk 4096
     python bench/diversity.py --cases 2000x1000 --out /tmp/d.json   # a quick smoke run
 """
-import json, os, platform, time, tracemalloc
-from pathlib import Path
+import os, platform, time, tracemalloc
 import numpy as np
 from fastcore.script import call_parse
 from metamath.analysis import nearest_sq_dist
+from metamath.data import write_json
 
 def _hwm_mib()->float:
     "Peak resident set size of this process so far (MiB), or NaN where /proc is missing"
@@ -57,6 +57,5 @@ def main(cases:str='15000x20000,400000x20000', # comma list of NxM (base x new)
     info = dict(cpus=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
                 machine=platform.processor() or platform.machine(), numpy=np.__version__, loadavg_at_start=load,
                 date=time.strftime('%Y-%m-%d %H:%M'))
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(dict(info=info, rows=rows), indent=1))
+    write_json(out, dict(info=info, rows=rows), indent=1)
     print(f'wrote {out} ({info["cpus"]} CPUs, load average at start {load})')

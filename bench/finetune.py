@@ -7,6 +7,7 @@ Writes figures/finetune_loss.png and bench/results/finetune.json, and prints a s
 """
 import json, os, time
 from pathlib import Path
+from metamath.data import write_json
 from fastcore.script import call_parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +77,5 @@ def main(n:int=128,            # GSM8K train samples
                loss_last4=round(sum(r['loss'] for r in log[-4:])/len(log[-4:]), 4),
                held_out_before=round(before, 4), held_out_after=round(after, 4), cores=os.cpu_count(),
                load_avg=os.getloadavg()[0])
-    (ROOT/'bench'/'results').mkdir(parents=True, exist_ok=True)
-    (ROOT/'bench'/'results'/'finetune.json').write_text(json.dumps(res, indent=1))
+    write_json(ROOT/'bench'/'results'/'finetune.json', res, indent=1)
     print(json.dumps(res, indent=1))

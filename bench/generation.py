@@ -11,8 +11,8 @@ same server faulting 20% of them. Each vLLM part runs in a process of its own (o
 """
 import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
+from metamath.data import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'tests')]
@@ -75,7 +75,7 @@ def vllm_part(model, sz, out_json):
            row('d: raw vllm.LLM.generate', model, *best['raw'], len(ps)),
            row('d: our layer, chunk_size=16', model, *best['ours16'], len(ps), chunk_size=16)]
     for r,k in zip(res, ['ours', 'raw', 'ours16']): r['overhead_vs_raw_pct'] = round(100 * (best[k][0] / best['raw'][0] - 1), 1)
-    Path(out_json).write_text(json.dumps(dict(rows=res, all_runs=runs)))
+    write_json(out_json, dict(rows=res, all_runs=runs))
     vb.close()
 
 
@@ -163,7 +163,7 @@ def main():
     older = {k:v for k,v in prev.items() if k not in ('cpus', 'machine', 'python', 'load_avg_1m', 'date', 'results')}
     doc = dict(cpus=os.cpu_count(), machine=platform.machine(), python=platform.python_version(),
                load_avg_1m=os.getloadavg()[0], date=time.strftime('%Y-%m-%d %H:%M'), results=keep + rows, **(older | extra))
-    tmpf = res.with_suffix('.json.tmp'); tmpf.write_text(json.dumps(doc, indent=1) + '\n'); os.replace(tmpf, res)
+    write_json(res, doc, indent=1)
     print(f'wrote {res}')
 
 

@@ -6,10 +6,10 @@ equal) and against the next row's gold (should differ unless Hendrycks-normalise
     .venv/bin/python bench/grading.py            # prints a table, writes bench/results/grading.json
     .venv/bin/python bench/grading.py --limit 50 # a quick run
 """
-import argparse, json, logging, os, platform, time
+import argparse, logging, platform, time
 from pathlib import Path
-from metamath.data import load_data
-from metamath.answers import grade_batch, is_equiv, reformat_answer, strip_string, _ncpu
+from metamath.data import load_data, write_json
+from metamath.answers import grade_batch, reformat_answer, strip_string, _ncpu
 
 def pairs(limit=None):
     "(pred, gold, should_match) for MATH-500 and GSM8K test"
@@ -49,6 +49,6 @@ if __name__ == '__main__':
     for r in rows:
         print(f"{r['grader']:<{w}}  {r['pairs']:>5}  {r['seconds']:>7}  {r['per_second']:>10}  {r['agree']:>5}  {r['missed_equal']:>12}  {r['false_equal']:>11}")
     out = Path(__file__).parent/'results'/'grading.json'; out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(dict(cpus=_ncpu(), machine=platform.machine(), python=platform.python_version(),
-                                   limit=args.limit, results=rows), indent=1) + '\n')
+    write_json(out, dict(cpus=_ncpu(), machine=platform.machine(), python=platform.python_version(),
+                                   limit=args.limit, results=rows), indent=1)
     print(f'wrote {out}')

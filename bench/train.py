@@ -11,8 +11,9 @@ Every method sees the same optimizer steps (`batch_size` samples each, chosen by
 The first step of each run is a warm-up and is not timed. `micros` are samples per micro-batch for the padded
 methods; the packed run uses as many 512-token rows as hold the same number of samples on average.
 """
-import json, math, os, tempfile, time
+import os, tempfile, time
 from pathlib import Path
+from metamath.data import write_json
 from fastcore.script import call_parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,5 +111,4 @@ def main(model:str='mid',      # mid (random Llama, SmolLM2's layer shape, 4 lay
     for x in table:
         print(f"{x['micro']:>5}  {x['method']:<36} {x['tok_per_s']:>12.1f} {100*x['pad_frac']:>6.1f} {x['s_per_step']:>7.2f} "
               f"{x['vs_hf']:>6.2f} {x['vs_padded']:>9.2f} {x['bound']:>6.2f} {x['of_bound']:>8.2f}")
-    (ROOT/out).parent.mkdir(parents=True, exist_ok=True)
-    (ROOT/out).write_text(json.dumps(res, indent=1))
+    write_json(ROOT/out, res, indent=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 import numpy as np
 from fastcore.script import call_parse
-from .data import JSONLError, iter_jsonl, load_data, write_jsonl, read_jsonl
+from .data import JSONLError, iter_jsonl, load_data, write_json, write_jsonl, read_jsonl
 from .models import cache_dir, resolve_model
 
 # %% auto #0
@@ -472,5 +472,5 @@ def analyse_cli(data:str,                 # a folder of `.jsonl`/`.json` record 
         if missing: raise ValueError(f'{accuracy}: no diversity gain for {missing}; types with one: {list(dg)}')
         report['accuracy_vs_diversity'] = str(plot_accuracy_vs_diversity([dict(name=k, d_gain=dg[k], accuracy=v) for k,v in acc.items()], o/'accuracy_vs_diversity.png'))
     if evals: report['accuracy_by_length'] = _cli_len(evals, o)
-    (o/'report.json').write_text(json.dumps(report, indent=1, default=float))
+    write_json(o/'report.json', report, indent=1, default=float)
     return report

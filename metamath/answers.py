@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .data import load_data, last_boxed, gsm8k_gold
+from .data import load_data, last_boxed, gsm8k_gold, write_json
 
 # %% auto #0
 __all__ = ['RULES', 'GOLD_SETS', 'Extraction', 'extract_answer', 'strict_answer', 'strip_string', 'parse_number',
@@ -342,7 +342,6 @@ def gold_report_cli(out:str='runs/demo', # folder for `gold.json`
     "Grade every data set's gold answers with its own grader: print the table, write `OUT/gold.json`"
     t = time.time(); df = gold_report(data, limit)
     res = dict(limit=limit, seconds=round(time.time() - t, 1), table=json.loads(df.to_json(orient='records')))
-    path = Path(out)/'gold.json'; path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(res, indent=1))
+    path = Path(out)/'gold.json'; write_json(path, res, indent=1)
     print(df.to_string(index=False)); print(f'{res["seconds"]}s; wrote {path}')
     return df

@@ -181,7 +181,7 @@ def _heatmap(t:pd.DataFrame, path:Path)->Path:
 
 # %% ../nbs/07_evaluate.ipynb #141c4856
 @call_parse
-def evaluate_cli(model:str,             # model folder, alias (`smollm2`, `tiny`) or hub id; openai: served name
+def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`) or hub id; openai: served name
                  dataset:str='gsm8k',   # gsm8k | math | math500 | gsm8k_backward
                  backend:str='hf',      # hf | vllm | openai
                  out:str=None,          # output folder (default runs/eval/DATASET)
@@ -195,6 +195,7 @@ def evaluate_cli(model:str,             # model folder, alias (`smollm2`, `tiny`
                  base_url:str=None,     # openai backend: server URL (key from $OPENAI_API_KEY)
                  data:str=None):        # data folder (default $METAMATH_DATA or ../shared/data)
     "Evaluate a model on GSM8K / MATH under the paper's protocol; print and save the scorecard"
+    if not model: raise ValueError('metamath evaluate: --model is required (a folder, an alias such as smollm2, or a hub id)')
     bs = {'hf': 'batch_size', 'vllm': 'chunk_size'}.get(backend)
     kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url}.items() if k and v is not None}
     res = evaluate(model, dataset, backend, out or f'runs/eval/{dataset}', limit, prompt, n, temperature, max_tokens,

@@ -353,6 +353,8 @@ def _run(self:Generator, reqs:list[Request], sp:Sampling, lg:Ledger):
         if lg.failed: log.warning(f'{lg.job}: {lg.failed} samples failed {dict(lg.failure_reasons)}; see {self.failures_path}')
 
 # %% ../nbs/02_generate.ipynb #93873d2e
+def _ncores()->int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
 class VLLMBackend(Backend):
     "vLLM offline (`vllm.LLM`): chunked batched `generate`, `n` samples per request, prefix caching"
     name = 'vllm'
@@ -361,8 +363,9 @@ class VLLMBackend(Backend):
                  dtype:str|None=None, # default: float32 on CPU, auto on GPU
                  tensor_parallel_size:int=1, enable_prefix_caching:bool=True,
                  kv_cache_gib:float=2, # CPU only: `VLLM_CPU_KVCACHE_SPACE` unless already set
+                 reserved_cpus:int|None=None, # CPU only: cores kept from the model for vLLM's front end (`VLLM_CPU_NUM_OF_RESERVED_CPU` unless set); None: 0 on machines of at most 4 cores, else vLLM's default
                  **llm_kwargs):        # passed to `vllm.LLM` (data_parallel_size, max_model_len, gpu_memory_utilization, seed, ...)
-        store_attr('chunk_size,dtype,tensor_parallel_size,enable_prefix_caching,kv_cache_gib,llm_kwargs')
+        store_attr('chunk_size,dtype,tensor_parallel_size,enable_prefix_caching,kv_cache_gib,reserved_cpus,llm_kwargs')
         self.path = resolve_model(model)
         self.ident = dict(backend=self.name, model=self.path)
         self._llm = None
@@ -374,7 +377,10 @@ class VLLMBackend(Backend):
         if self._llm is None:
             import torch
             cpu = not torch.cuda.is_available()
-            if cpu: os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', str(self.kv_cache_gib))
+            if cpu:
+                os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', str(self.kv_cache_gib))
+                r = self.reserved_cpus if self.reserved_cpus is not None else 0 if _ncores() <= 4 else None
+                if r is not None: os.environ.setdefault('VLLM_CPU_NUM_OF_RESERVED_CPU', str(r))
             from vllm import LLM
             self._llm = LLM(model=self.path, dtype=self.dtype or ('float32' if cpu else 'auto'),
                             tensor_parallel_size=self.tensor_parallel_size,

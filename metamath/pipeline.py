@@ -302,7 +302,7 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     "Run every stage of `cfg` that is not current, then write the report; returns every stage's result"
     run = Path(cfg['run']['out'])/cfg['run']['name']; run.mkdir(parents=True, exist_ok=True)
     figdir = Path(cfg['run']['figures']) if cfg['run']['figures'] else run/'figures'
-    (run/'config.json').write_text(json.dumps(cfg, indent=1))
+    write_json(run/'config.json', cfg, indent=1)
     force = set(filter(None, force.split(',')))
     res, secs = {}, {}
     def go(st, fn):
@@ -333,7 +333,7 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     for f in res['filter']['figures'] + res['analyse'].get('figures', []):   # stage figures, published beside them
         shutil.copy(f, figdir/Path(f).name); res['figures'][Path(f).stem] = figdir/Path(f).name
     res['seconds'] = secs
-    (run/'results.json').write_text(json.dumps(res, indent=1, default=str))
+    write_json(run/'results.json', res, indent=1, default=str)
     res['report'] = write_report(cfg, run, res, figdir)
     log(f'report: {res["report"]}')
     return res

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from fastcore.meta import delegates
 from fastcore.script import call_parse
-from .data import JsonlWriter, load_data, read_jsonl, write_jsonl
+from .data import JsonlWriter, load_data, read_jsonl, write_json, write_jsonl
 from .models import resolve_model
 
 # %% auto #0
@@ -383,7 +383,7 @@ def train(cfg:TrainConfig)->Path:
         acc.load_state(str(ck))
         start = json.loads((ck/'progress.json').read_text())['step']
         print0(f'resumed from {ck} at step {start}')
-    if acc.is_main_process: out.mkdir(parents=True, exist_ok=True); (out/'config.json').write_text(json.dumps(asdict(cfg), indent=1))
+    if acc.is_main_process: out.mkdir(parents=True, exist_ok=True); write_json(out/'config.json', asdict(cfg), indent=1)
     log,spe = RunLog(acc, out, start, cfg),steps_per_epoch(len(samples), cfg.batch_size)
     bar = tqdm(total=total, initial=start, disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
     model.train()

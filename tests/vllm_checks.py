@@ -26,9 +26,11 @@ def main(out, model='tiny'):
     from metamath.generate import Generator, VLLMBackend
     comp, chat = prompts()
     res = {}
+    res['reserved_before'] = os.environ.get('VLLM_CPU_NUM_OF_RESERVED_CPU')
     with VLLMBackend(model, chunk_size=3) as vb:   # 3 samples a chunk: several chunks, each written as it ends
         g = Generator(vb, cache=out/'greedy.jsonl', progress=False)
         res['greedy'] = [asdict(o[0]) for o in g.generate(comp, max_tokens=16)]
+        res['reserved'] = os.environ.get('VLLM_CPU_NUM_OF_RESERVED_CPU')
         res['greedy_ledger'] = asdict(g.ledger)
         res['chat'] = [asdict(o[0]) for o in g.generate(chat, max_tokens=8)]
         res['greedy_rows'] = len(read_jsonl(out/'greedy.jsonl'))

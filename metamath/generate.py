@@ -382,9 +382,10 @@ class VLLMBackend(Backend):
                 r = self.reserved_cpus if self.reserved_cpus is not None else 0 if _ncores() <= 4 else None
                 if r is not None: os.environ.setdefault('VLLM_CPU_NUM_OF_RESERVED_CPU', str(r))
             from vllm import LLM
+            kw = (dict(enable_chunked_prefill=False) if cpu else {}) | self.llm_kwargs   # see the note above
             self._llm = LLM(model=self.path, dtype=self.dtype or ('float32' if cpu else 'auto'),
                             tensor_parallel_size=self.tensor_parallel_size,
-                            enable_prefix_caching=self.enable_prefix_caching, **self.llm_kwargs)
+                            enable_prefix_caching=self.enable_prefix_caching, **kw)
         return self._llm
 
     def close(self):

@@ -168,6 +168,7 @@ def test_vllm_matches_hf(tmp_path):
     assert s['first'][0] != s['first'][1], 'two prompts drew the same samples: seeds are shared across prompts'
     lo = v['long']
     assert lo['ok'] == [True, False, True] and lo['rows'] == 2 and 'maximum context length' in lo['failures'][0]['reason']
+    assert v['big']['samples'] == [2]*4 and sum(v['big']['prompt_tokens']) > 4096, v['big']
     if v['reserved_before'] is None and len(os.sched_getaffinity(0)) <= 4:
         assert v['reserved'] == '0', 'a small CPU machine should give every core to the model'
 

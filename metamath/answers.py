@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .data import load_data, last_boxed, gsm8k_gold, write_json
+from .data import load_data, last_boxed, gsm8k_gold, ncpus, write_json
 
 # %% auto #0
 __all__ = ['RULES', 'GOLD_SETS', 'Extraction', 'extract_answer', 'strict_answer', 'strip_string', 'parse_number',
@@ -245,8 +245,6 @@ def is_equiv(pred:str|None, # the extracted prediction
     return sidecar().check(p, g, timeout)
 
 # %% ../nbs/01_answers.ipynb #f604cbff
-def _ncpu()->int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-
 def _grade_worker(preds, golds, timeout, chunk, tasks, results):
     "Grade the chunks whose starts come from `tasks` (until None); put `(start, verdicts)` on `results`"
     try:
@@ -262,7 +260,7 @@ def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
                )->list[bool]:
     "`[is_equiv(p, g) for p,g in zip(preds, golds)]`, on all cores"
     if len(preds) != len(golds): raise ValueError(f'{len(preds)} predictions but {len(golds)} gold answers')
-    n = len(preds); w = min(workers or _ncpu(), -(-n // chunk))
+    n = len(preds); w = min(workers or ncpus(), -(-n // chunk))
     if w <= 1 or 'fork' not in mp.get_all_start_methods() or mp.current_process().daemon:
         return [is_equiv(p, g, timeout) for p,g in zip(preds, golds)]
     ctx = mp.get_context('fork'); tasks,results = ctx.Queue(),ctx.Queue()

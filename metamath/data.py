@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'DATASETS', 'MATH_SUBJECTS', 'JSONLError', 'iter_jsonl', 'read_jsonl', 'JsonlWriter', 'append_jsonl',
-           'write_jsonl', 'write_json', 'find_data_dir', 'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
+           'write_jsonl', 'write_json', 'ncpus', 'find_data_dir', 'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
 
 # %% ../nbs/00_data.ipynb #6e36a8d7
 class JSONLError(ValueError):
@@ -85,6 +85,10 @@ def write_json(path:str|Path, obj, **kwargs): # passed to `json.dumps` (e.g. `in
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(json.dumps(obj, **kwargs), encoding='utf-8')
     os.replace(tmp, path)
+
+def ncpus()->int:
+    "CPU cores this process may run on (its affinity mask, which containers narrow), not the machine's count"
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 # %% ../nbs/00_data.ipynb #6f2dd158
 DATA_ENV = 'METAMATH_DATA'

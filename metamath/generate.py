@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from fastcore.basics import patch, store_attr
 from fastcore.script import call_parse
-from .data import JSONLError, JsonlWriter, iter_jsonl, write_jsonl
+from .data import JSONLError, JsonlWriter, iter_jsonl, ncpus, write_jsonl
 from .models import resolve_model
 
 log = logging.getLogger(__name__)
@@ -353,8 +353,6 @@ def _run(self:Generator, reqs:list[Request], sp:Sampling, lg:Ledger):
         if lg.failed: log.warning(f'{lg.job}: {lg.failed} samples failed {dict(lg.failure_reasons)}; see {self.failures_path}')
 
 # %% ../nbs/02_generate.ipynb #93873d2e
-def _ncores()->int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-
 class VLLMBackend(Backend):
     "vLLM offline (`vllm.LLM`): chunked batched `generate`, `n` samples per request, prefix caching"
     name = 'vllm'
@@ -379,7 +377,7 @@ class VLLMBackend(Backend):
             cpu = not torch.cuda.is_available()
             if cpu:
                 os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', str(self.kv_cache_gib))
-                r = self.reserved_cpus if self.reserved_cpus is not None else 0 if _ncores() <= 4 else None
+                r = self.reserved_cpus if self.reserved_cpus is not None else 0 if ncpus() <= 4 else None
                 if r is not None: os.environ.setdefault('VLLM_CPU_NUM_OF_RESERVED_CPU', str(r))
             from vllm import LLM
             kw = (dict(enable_chunked_prefill=False) if cpu else {}) | self.llm_kwargs   # see the note above

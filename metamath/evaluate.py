@@ -111,10 +111,12 @@ def summarize(rows:list[dict], ks:tuple=(1,))->dict:
         out[f'pass@{k}'] = dict(zip(['acc', 'lo', 'hi'], bootstrap_ci(pas)))
     return out
 
-def by_subject_level(rows:list[dict], score:str='symbolic')->pd.DataFrame:
-    "Accuracy (first sample) by MATH subject × level"
+def by_subject_level(rows:list[dict], score:str='symbolic',
+                     aggfunc:str='mean', # `mean`: accuracy; `count`: problems per cell
+                    )->pd.DataFrame:
+    "Accuracy (first sample) by MATH subject × level, with `All` margins"
     df = pd.DataFrame(rows); df = df[df['sample'] == 0]
-    return df.pivot_table(index='subject', columns='level', values=score, aggfunc='mean', margins=True)
+    return df.pivot_table(index='subject', columns='level', values=score, aggfunc=aggfunc, margins=True)
 
 # %% ../nbs/07_evaluate.ipynb #4674b066
 def _md(name:str, model:str, s:dict)->str:
@@ -145,12 +147,14 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
         outs = gen.generate(build_prompts(recs, prompt), n=n, temperature=temperature, seed=seed, stop=stop,
                             max_tokens=max_tokens or MAX_TOKENS[dataset], desc=f'eval-{dataset}')
         lg = gen.ledger
-    failed = sum(s is None for o in outs for s in o)
+    failed, done = sum(s is None for o in outs for s in o), [s for o in outs for s in o if s is not None]
     rows = score_outputs(recs, [[s.text if s else '' for s in o] for o in outs], KINDS[dataset], workers)
     res = dict(dataset=dataset, model=str(model), backend=backend, prompt=prompt, n=n, temperature=temperature,
                **summarize(rows, ks), failed=failed, wall_s=time.time()-t0,
                generation=dict(output_tokens=lg.output_tokens, tokens_per_s=lg.tokens_per_s, wall_s=lg.wall_s,
-                               cached=lg.cached))
+                               cached=lg.cached),  # this run only; `tokens` and `truncated` cover every sample
+               tokens=dict(prompt=sum(s.prompt_tokens or 0 for s in done), output=sum(s.completion_tokens or 0 for s in done)),
+               truncated=sum(s.finish_reason == 'length' for s in done)/max(len(done), 1))
     write_jsonl(out/'samples.jsonl', rows)
     _breakdowns(res, rows, dataset, out, figures)
     write_json(out/'results.json', res, indent=1, default=str)
@@ -163,21 +167,26 @@ def _breakdowns(res:dict, rows:list[dict], dataset:str, out:Path, figures:bool):
     from metamath.analysis import accuracy_by_length, plot_accuracy_by_length
     first = [dict(r, correct=r['symbolic']) for r in rows if r['sample'] == 0]
     if KINDS[dataset] == 'math' and first[0].get('subject'):
-        t = by_subject_level(rows)
-        res['by_subject_level'] = json.loads(t.to_json())
-        if figures: _heatmap(t, out/f'{dataset}_subject_level.png')
+        t,n = by_subject_level(rows),by_subject_level(rows, aggfunc='count')
+        res['by_subject_level'],res['by_subject_level_n'] = json.loads(t.to_json()),json.loads(n.to_json())
+        if figures: _heatmap(t, n, out/f'{dataset}_subject_level.png', f"{dataset}: symbolic accuracy, {res.get('model', '')}")
     if len(first) >= 3:
         res['by_length'] = accuracy_by_length(first).to_dict('records')
         if figures: plot_accuracy_by_length({Path(str(res.get('model', 'model'))).name: first}, out/f'{dataset}_by_length.png',
                                             title=f'{dataset}: symbolic accuracy')
 
-def _heatmap(t:pd.DataFrame, path:Path)->Path:
-    "Accuracy heatmap of a subject × level table"
+def _heatmap(t:pd.DataFrame, n:pd.DataFrame, path:Path, title:str='')->Path:
+    "Accuracy heatmap of a subject × level table, each cell labelled `correct/problems`"
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(7, 4), dpi=120); ax = fig.subplots()
+    fig = Figure(figsize=(8, 4.5), dpi=120); ax = fig.subplots()
     im = ax.imshow(t.values*100, vmin=0, vmax=100, cmap='viridis', aspect='auto')
+    for (i,j),a in np.ndenumerate(t.values):
+        if np.isnan(a): continue
+        k = int(n.values[i,j])
+        ax.text(j, i, f'{round(a*k)}/{k}', ha='center', va='center', fontsize=8, color='w' if a < 0.6 else 'k')
     ax.set_xticks(range(t.shape[1]), [str(c) for c in t.columns]); ax.set_yticks(range(t.shape[0]), list(t.index))
-    ax.set_xlabel('level'); fig.colorbar(im, ax=ax, label='accuracy %'); fig.tight_layout(); fig.savefig(path)
+    ax.set_xlabel('level'); ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label='accuracy %'); fig.tight_layout(); fig.savefig(path)
     return path
 
 # %% ../nbs/07_evaluate.ipynb #141c4856

@@ -13,9 +13,9 @@ from .data import load_data, write_json, write_jsonl, read_jsonl
 from .answers import answer_key, extract_answer, grade_batch, parse_number, strip_string
 
 # %% auto #0
-__all__ = ['KINDS', 'PAPER_STOP', 'MAX_TOKENS', 'CHAT_INSTRUCTION', 'SCORES', 'bootstrap_ci', 'pass_at_k', 'majority',
-           'paper_equal', 'score_outputs', 'gold_outputs', 'build_prompts', 'summarize', 'by_subject_level', 'evaluate',
-           'evaluate_cli']
+__all__ = ['KINDS', 'PAPER_STOP', 'MAX_TOKENS', 'CHAT_INSTRUCTION', 'FEWSHOT_K', 'FEWSHOT_STOP', 'SCORES', 'bootstrap_ci',
+           'pass_at_k', 'majority', 'paper_equal', 'score_outputs', 'gold_outputs', 'fewshot_exemplars',
+           'build_prompts', 'summarize', 'by_subject_level', 'evaluate', 'evaluate_cli']
 
 # %% ../nbs/07_evaluate.ipynb #7ff282d0
 def bootstrap_ci(correct, # 0/1 outcomes (or per-question scores in [0, 1])
@@ -77,18 +77,45 @@ def gold_outputs(records:list[dict])->list[list[str]]:
     return [[f"{r['solution'] or ''}\nThe answer is: {r['answer']}"] for r in records]
 
 # %% ../nbs/07_evaluate.ipynb #c2d8a6d1
+import random
 from .train import format_prompt
+from .bootstrap import cot_solution
 
 PAPER_STOP = ['Question:', 'Question', 'USER:', 'USER', 'ASSISTANT:', 'ASSISTANT', 'Instruction:', 'Instruction',
               'Response:', 'Response']
 MAX_TOKENS = {'gsm8k': 512, 'gsm8k_backward': 512, 'math': 2048, 'math500': 2048}
 CHAT_INSTRUCTION = "\nSolve it step by step, then give the final answer on the last line as 'The answer is: X'."
 
-def build_prompts(records:list[dict], style:str='alpaca')->list:
-    "Prompts for `records`: `alpaca` (the paper's zero-shot prompt) or `chat` (messages for an instruct model)"
+FEWSHOT_K = {'gsm8k': 8, 'math': 4}
+FEWSHOT_STOP = ['\nQuestion:']
+
+def fewshot_exemplars(dataset:str,            # the evaluated set: exemplars come from its family's train split
+                      k:int|None=None,        # None: 8 (GSM8K family) / 4 (MATH family)
+                      data:str|None=None,     # data folder, as in `load_data`
+                      seed:int=0, max_chars:int=1000, # exemplar solutions of at most `max_chars` characters
+                     )->list[dict]:
+    "`k` worked examples for a few-shot prompt, drawn from the training split (never the test set)"
+    fam = KINDS[dataset]
+    k = FEWSHOT_K[fam] if k is None else k
+    pool = [r for r in load_data(fam, 'train', data)
+            if r['solution'] and r['answer'] is not None and len(r['solution']) <= max_chars]
+    if k > len(pool): raise ValueError(f'{k} exemplars asked but {fam} train has {len(pool)} under {max_chars} characters')
+    return random.Random(seed).sample(pool, k)
+
+def _shot(question:str, solution:str|None=None)->str:
+    return f"Question: {question}\nAnswer: Let's think step by step." + (f"\n{solution}\n\n" if solution else '')
+
+def build_prompts(records:list[dict], style:str='alpaca',
+                  shots:list[dict]|None=None, # `fewshot`: the worked examples (`fewshot_exemplars`)
+                 )->list:
+    "Prompts for `records`: `alpaca` (the paper's zero-shot prompt), `chat` (messages) or `fewshot` (a base model)"
     if style == 'alpaca': return [format_prompt(r['question']) for r in records]
     if style == 'chat': return [[{'role': 'user', 'content': r['question'] + CHAT_INSTRUCTION}] for r in records]
-    raise ValueError(f"unknown prompt style {style!r}; use 'alpaca' or 'chat'")
+    if style == 'fewshot':
+        if not shots: raise ValueError("the fewshot style needs worked examples: shots=fewshot_exemplars(dataset)")
+        head = ''.join(_shot(s['question'], cot_solution(s)) for s in shots)
+        return [head + _shot(r['question']) for r in records]
+    raise ValueError(f"unknown prompt style {style!r}; use 'alpaca', 'chat' or 'fewshot'")
 
 # %% ../nbs/07_evaluate.ipynb #4e3ff0d1
 SCORES = ['strict', 'flexible', 'symbolic']
@@ -132,25 +159,28 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
              backend:str='hf',       # hf | vllm | openai
              out:str|Path='runs/eval', # folder for generations, samples and results
              limit:int|None=None,    # first `limit` questions
-             prompt:str='alpaca',    # alpaca (the paper's) | chat
+             prompt:str='alpaca',    # alpaca (the paper's) | chat | fewshot (base models)
              n:int=1, temperature:float=0.0, max_tokens:int|None=None, # None: 512 GSM8K, 2048 MATH
-             stop:list|None=None,    # None: the paper's stop list (alpaca) / none (chat)
+             stop:list|None=None,    # None: the paper's stop list (alpaca) / `\nQuestion:` (fewshot) / none (chat)
+             shots:int|None=None,    # fewshot: worked examples (None: 8 GSM8K, 4 MATH)
              seed:int=0, ks:tuple=(1,), workers:int|None=None, data:str|None=None,
              backend_kw:dict|None=None, # passed to the backend (e.g. batch_size, base_url)
              figures:bool=True)->dict:
     "Evaluate `model` on `dataset`: generate, score three ways, write samples, results and figures"
     from metamath.generate import Generator, make_backend
     recs, out = load_data(dataset, 'test', data, limit), Path(out)
-    stop = (PAPER_STOP if prompt == 'alpaca' else None) if stop is None else stop
+    stop = {'alpaca': PAPER_STOP, 'fewshot': FEWSHOT_STOP}.get(prompt) if stop is None else stop
+    ex = fewshot_exemplars(dataset, shots, data, seed) if prompt == 'fewshot' else None
+    prompts = build_prompts(recs, prompt, ex)   # before the backend starts: a bad style fails fast
     t0 = time.time()
     with Generator(make_backend(backend, model, **(backend_kw or {})), cache=out/'generations.jsonl') as gen:
-        outs = gen.generate(build_prompts(recs, prompt), n=n, temperature=temperature, seed=seed, stop=stop,
+        outs = gen.generate(prompts, n=n, temperature=temperature, seed=seed, stop=stop,
                             max_tokens=max_tokens or MAX_TOKENS[dataset], desc=f'eval-{dataset}')
         lg = gen.ledger
     failed, done = sum(s is None for o in outs for s in o), [s for o in outs for s in o if s is not None]
     rows = score_outputs(recs, [[s.text if s else '' for s in o] for o in outs], KINDS[dataset], workers)
     res = dict(dataset=dataset, model=str(model), backend=backend, prompt=prompt, n=n, temperature=temperature,
-               **summarize(rows, ks), failed=failed, wall_s=time.time()-t0,
+               **({'shots': [s['id'] for s in ex]} if ex else {}), **summarize(rows, ks), failed=failed, wall_s=time.time()-t0,
                generation=dict(output_tokens=lg.output_tokens, tokens_per_s=lg.tokens_per_s, wall_s=lg.wall_s,
                                cached=lg.cached),  # this run only; `tokens` and `truncated` cover every sample
                tokens=dict(prompt=sum(s.prompt_tokens or 0 for s in done), output=sum(s.completion_tokens or 0 for s in done)),
@@ -196,7 +226,8 @@ def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`
                  backend:str='hf',      # hf | vllm | openai
                  out:str=None,          # output folder (default runs/eval/DATASET)
                  limit:int=None,        # first `limit` questions
-                 prompt:str='alpaca',   # alpaca (the paper's zero-shot prompt) | chat
+                 prompt:str='alpaca',   # alpaca (the paper's zero-shot prompt) | chat | fewshot (base models)
+                 shots:int=None,        # fewshot: worked examples from the train split (default 8 GSM8K, 4 MATH)
                  n:int=1,               # samples per question
                  temperature:float=0.0, # 0: greedy (the paper)
                  max_tokens:int=None,   # default 512 (GSM8K) / 2048 (MATH)
@@ -209,6 +240,6 @@ def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`
     bs = {'hf': 'batch_size', 'vllm': 'chunk_size'}.get(backend)
     kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url}.items() if k and v is not None}
     res = evaluate(model, dataset, backend, out or f'runs/eval/{dataset}', limit, prompt, n, temperature, max_tokens,
-                   ks=tuple(int(k) for k in ks.split(',')), data=data, backend_kw=kw)
+                   shots=shots, ks=tuple(int(k) for k in ks.split(',')), data=data, backend_kw=kw)
     print(_md(dataset, model, res))
     return res

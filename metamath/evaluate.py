@@ -93,12 +93,16 @@ def fewshot_exemplars(dataset:str,            # the evaluated set: exemplars com
                       k:int|None=None,        # None: 8 (GSM8K family) / 4 (MATH family)
                       data:str|None=None,     # data folder, as in `load_data`
                       seed:int=0, max_chars:int=1000, # exemplar solutions of at most `max_chars` characters
+                      avoid:list[str]|None=None, # questions never to use (the evaluated ones)
                      )->list[dict]:
     "`k` worked examples for a few-shot prompt, drawn from the training split (never the test set)"
+    if data and Path(data).is_file():
+        raise ValueError(f'{data}: few-shot exemplars come from the train split of a data folder, not from a single file')
     fam = KINDS[dataset]
     k = FEWSHOT_K[fam] if k is None else k
-    pool = [r for r in load_data(fam, 'train', data)
-            if r['solution'] and r['answer'] is not None and len(r['solution']) <= max_chars]
+    seen = {' '.join(q.split()) for q in avoid or []}
+    pool = [r for r in load_data(fam, 'train', data) if r['solution'] and r['answer'] is not None
+            and len(r['solution']) <= max_chars and ' '.join(r['question'].split()) not in seen]
     if k > len(pool): raise ValueError(f'{k} exemplars asked but {fam} train has {len(pool)} under {max_chars} characters')
     return random.Random(seed).sample(pool, k)
 
@@ -170,7 +174,7 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
     from metamath.generate import Generator, make_backend
     recs, out = load_data(dataset, 'test', data, limit), Path(out)
     stop = {'alpaca': PAPER_STOP, 'fewshot': FEWSHOT_STOP}.get(prompt) if stop is None else stop
-    ex = fewshot_exemplars(dataset, shots, data, seed) if prompt == 'fewshot' else None
+    ex = fewshot_exemplars(dataset, shots, data, seed, avoid=[r['question'] for r in recs]) if prompt == 'fewshot' else None
     prompts = build_prompts(recs, prompt, ex)   # before the backend starts: a bad style fails fast
     t0 = time.time()
     with Generator(make_backend(backend, model, **(backend_kw or {})), cache=out/'generations.jsonl') as gen:

@@ -79,7 +79,7 @@ def gold_outputs(records:list[dict])->list[list[str]]:
 # %% ../nbs/07_evaluate.ipynb #c2d8a6d1
 import random
 from .train import format_prompt
-from .bootstrap import cot_solution
+from .bootstrap import cot_solution, norm_question
 
 PAPER_STOP = ['Question:', 'Question', 'USER:', 'USER', 'ASSISTANT:', 'ASSISTANT', 'Instruction:', 'Instruction',
               'Response:', 'Response']
@@ -100,9 +100,9 @@ def fewshot_exemplars(dataset:str,            # the evaluated set: exemplars com
         raise ValueError(f'{data}: few-shot exemplars come from the train split of a data folder, not from a single file')
     fam = KINDS[dataset]
     k = FEWSHOT_K[fam] if k is None else k
-    seen = {' '.join(q.split()) for q in avoid or []}
+    seen = {norm_question(q) for q in avoid or []}
     pool = [r for r in load_data(fam, 'train', data) if r['solution'] and r['answer'] is not None
-            and len(r['solution']) <= max_chars and ' '.join(r['question'].split()) not in seen]
+            and len(r['solution']) <= max_chars and norm_question(r['question']) not in seen]
     if k > len(pool): raise ValueError(f'{k} exemplars asked but {fam} train has {len(pool)} under {max_chars} characters')
     return random.Random(seed).sample(pool, k)
 

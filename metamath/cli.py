@@ -4,12 +4,12 @@
 
 # %% ../nbs/90_cli.ipynb #f271552a
 from __future__ import annotations
-import sys
+import os, sys, traceback
 from importlib import import_module
 from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main']
+__all__ = ['COMMANDS', 'error_line', 'main']
 
 # %% ../nbs/90_cli.ipynb #73a6ae3b
 COMMANDS = {  # command: (module, function, one-line help)
@@ -27,16 +27,32 @@ COMMANDS = {  # command: (module, function, one-line help)
 def _usage():
     w = max(map(len, COMMANDS))
     return 'usage: metamath COMMAND [ARGS...]\n\ncommands:\n' + '\n'.join(
-        f'  {k:<{w}}  {h}' for k,(_,_,h) in COMMANDS.items()) + '\n\n`metamath COMMAND --help` for its arguments'
+        f'  {k:<{w}}  {h}' for k,(_,_,h) in COMMANDS.items()) + '\n\n`metamath COMMAND --help` for its arguments; `--debug` (or METAMATH_DEBUG=1) shows the traceback of an error'
+
+def error_line(cmd:str, e:BaseException)->str:
+    "The one line a failed `metamath cmd` prints: `metamath cmd: error: ...`, naming the file where there is one"
+    if isinstance(e, OSError) and e.filename: msg = f'{e.filename}: {e.strerror or e}'
+    else: msg = str(e).strip() or type(e).__name__
+    msg = msg.removeprefix(f'metamath {cmd}: ').removeprefix(f'metamath {cmd} ')
+    if isinstance(e, KeyError): msg = f'missing key {msg}'
+    return f"metamath {cmd}: error: {msg.splitlines()[0] if msg else type(e).__name__}"
 
 def main(argv:list[str]|None=None):
-    "Run `metamath COMMAND ARGS...` (returns nothing: the console script passes its result to `sys.exit`)"
-    argv = sys.argv[1:] if argv is None else argv
+    "Run `metamath COMMAND ARGS...`; errors print one line and exit 2 (the traceback with `--debug` or `METAMATH_DEBUG=1`)"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv or os.environ.get('METAMATH_DEBUG', '') not in ('', '0')
+    argv = [a for a in argv if a != '--debug']
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return
     cmd,*rest = argv
-    if cmd not in COMMANDS: sys.exit(f'metamath: unknown command {cmd!r}\n\n{_usage()}')
+    if cmd not in COMMANDS: print(f'metamath: error: unknown command {cmd!r}\n\n{_usage()}', file=sys.stderr); sys.exit(2)
     mod,fn,_ = COMMANDS[cmd]
     f = getattr(import_module(mod), fn)
-    args = vars(anno_parser(f, prog=f'metamath {cmd}').parse_args(rest))
+    args = vars(anno_parser(f, prog=f'metamath {cmd}').parse_args(rest))   # bad arguments: argparse's usage line, exit 2
     for k in ('pdb', 'xtra'): args.pop(k, None)   # fastcore's extras, not the function's
-    f(**args)
+    try: f(**args)
+    except KeyboardInterrupt: print(f'metamath {cmd}: interrupted (finished work is kept; run it again to resume)', file=sys.stderr); sys.exit(130)
+    except Exception as e:
+        if debug: raise
+        print(error_line(cmd, e), file=sys.stderr)
+        sys.exit(2)
+

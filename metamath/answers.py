@@ -281,7 +281,8 @@ os.register_at_fork(after_in_child=_after_fork)  # a forked child starts its own
 # %% ../nbs/01_answers.ipynb #948c920e
 class SidecarPool:
     "`n` persistent math-verify sidecars that check a list of pairs in parallel, each check under its own deadline"
-    def __init__(self, n:int): self.scs,self.lock = [MathVerifySidecar() for _ in range(max(1, n))],threading.Lock()
+    def __init__(self, n:int, cmd:list|None=None): # children; their command (default: math-verify's sidecar)
+        self.scs,self.lock = [MathVerifySidecar(cmd) for _ in range(max(1, n))],threading.Lock()
     @property
     def kills(self)->int: return sum(sc.kills for sc in self.scs)
     def close(self):
@@ -337,6 +338,7 @@ _EQ_RE = re.compile(r'(?<![<>!=\\])=(?!=)')
 
 def _rhs(s:str)->str:
     "The value of an answer written `x = v` or `x = ... = v` (`\\approx` tails dropped); `7 = 11a+c` stays as is"
+    if ',' in s and len(_split(s)) > 1: return s.strip()     # a list: each item on its own
     if '\\approx' in s: s = s.split('\\approx')[0] if _EQ_RE.search(s) else s.replace('\\approx', '=')
     parts = _EQ_RE.split(s)
     named = lambda p: re.fullmatch(rf'{_NAME}|\s*\(\s*{_NAME}(?:,{_NAME})+\)\s*', p)
@@ -512,10 +514,15 @@ def _close(s:str, x:Fraction, y:Fraction)->bool:
         while d % f == 0: d //= f
     return d > 1 and abs(x - y) < Fraction(1, 10**len(m[1]))
 
+def _ors(s:str)->str:
+    "Answers joined by `or`/`and` (`x = -2 \\text{ or } x = 7`) as a comma list, unless they are inequalities"
+    if _REL_RE.search(s): return s
+    return re.sub(r'\s*(?:\\(?:text|mbox)\{\s*(?:or|and)\s*\}|\bor\b|\band\b)\s*', ', ', s)
+
 def _equiv(p:str, g:str, depth:int=0)->bool|None:
     "Whether unwrapped `p` and `g` are equal by the cheap exact steps; None when only a symbolic check can tell"
     if p == g: return True
-    p,g = _rhs(p),_rhs(g)
+    p,g = _rhs(_ors(p)),_rhs(_ors(g))
     if not p or not g: return False
     if p == g: return True
     a,b = parse_number(p),parse_number(g)

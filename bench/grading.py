@@ -63,7 +63,7 @@ def speed(limit):
     def fresh(f):  # each run starts with an empty verdict cache (the pool and sidecar stay up, as in a long job)
         def run(): A._SYM_CACHE.clear(); return f()
         return run
-    A.sidecar_pool(ncpus()); A.sidecar().check('1', '1')   # start the children outside the timings
+    A.sidecar_pool(ncpus()).check_many([('1', '1')]); A.sidecar().check('1', '1')   # start the children outside the timings
     runs = [('all', 'ours, 1 process', fresh(lambda: grade_batch(ps, gs, workers=1)), want),
             ('all', f'ours, {ncpus()} processes', fresh(lambda: grade_batch(ps, gs)), want),
             ('all', 'math-verify direct', lambda: mv_direct(ps, gs), want),

@@ -7,7 +7,7 @@ both `$`-wrapped, or its own extraction from the prose) and plain Hendrycks.
 Speed: real pairs, each MATH-500 and GSM8K-test gold against a reformatted copy (`reformat_answer`, should be equal)
 and against the next row's gold (should differ unless Hendrycks-normalised strings agree: `x=5` vs `5`); plus the
 pairs only sympy can decide, alone (`symbolic`), to time the sidecar: one at a time as `is_equiv` calls it, then
-`grade_batch`'s persistent pool, then the same pairs repeated 5 times as a filter sees them (distinct pairs checked once).
+`grade_batch` (one sidecar, or its persistent pool), then the same pairs repeated 5 times as a filter sees them (distinct pairs checked once).
 
     .venv/bin/python bench/grading.py            # prints two tables, writes bench/results/grading.json
     .venv/bin/python bench/grading.py --limit 50 # a quick run
@@ -69,9 +69,11 @@ def speed(limit):
             ('all', 'math-verify direct', lambda: mv_direct(ps, gs), want),
             ('all', 'plain Hendrycks', lambda: [strip_string(p) == strip_string(g) for p,g in zip(ps, gs)], want),
             ('symbolic', 'ours, sidecar one at a time', fresh(lambda: [is_equiv(p, g) for p,g in zip(hp, hg)]), hw),
-            ('symbolic', f'ours, grade_batch (pool of {ncpus()})', fresh(lambda: grade_batch(hp, hg)), hw),
+            ('symbolic', 'ours, grade_batch', fresh(lambda: grade_batch(hp, hg)), hw),
+            ('symbolic', f'ours, grade_batch (pool of {ncpus()})', fresh(lambda: grade_batch(hp, hg, pool=True)), hw),
             ('symbolic', 'math-verify direct', lambda: mv_direct(hp, hg), hw),
-            ('symbolic x5', f'ours, grade_batch (pool of {ncpus()})', fresh(lambda: grade_batch(hp*5, hg*5)), hw*5),
+            ('symbolic x5', 'ours, grade_batch', fresh(lambda: grade_batch(hp*5, hg*5)), hw*5),
+            ('symbolic x5', f'ours, grade_batch (pool of {ncpus()})', fresh(lambda: grade_batch(hp*5, hg*5, pool=True)), hw*5),
             ('symbolic x5', 'math-verify direct', lambda: mv_direct(hp*5, hg*5), hw*5)]
     rows = []
     for subset,name,f,w in runs:

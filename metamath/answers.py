@@ -606,8 +606,9 @@ def _cheap_batch(preds, golds, w, chunk)->list:
 def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
                 workers:int|None=None, # processes (default: all cores); 1 = serial
                 timeout:float=5., chunk:int=256, # per-pair symbolic timeout; pairs per task
+                pool:bool=False, # math-verify in a pool of `workers` sidecars (else this process's one sidecar)
                )->list[bool]:
-    "`[is_equiv(p, g) for p,g in zip(preds, golds)]`: exact steps on all cores, then each distinct rest once in a sidecar pool"
+    "`[is_equiv(p, g) for p,g in zip(preds, golds)]`: exact steps on all cores, then each distinct rest once in math-verify"
     if len(preds) != len(golds): raise ValueError(f'{len(preds)} predictions but {len(golds)} gold answers')
     w = workers or ncpus()
     out = _cheap_batch(preds, golds, min(w, -(-len(preds) // chunk)), chunk)
@@ -615,11 +616,12 @@ def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
     for i,r in enumerate(out):
         if r is None: todo.setdefault((_unwrap(str(preds[i])), _unwrap(str(golds[i]))), []).append(i)
     keys = [k for k in todo if (_rhs(k[0]), _rhs(k[1])) not in _SYM_CACHE]
-    if w > 1 and len(keys) > 1:                          # the pool's verdicts join the cache `_symbolic` reads
+    par = pool and w > 1 and len(keys) > 1
+    if par:                                              # the pool's verdicts join the cache `_symbolic` reads
         for (p,g),r in zip(keys, sidecar_pool(min(w, len(keys))).check_many([(_rhs(p), _rhs(g)) for p,g in keys], timeout)):
             if r is not None: _SYM_CACHE[(_rhs(p), _rhs(g))] = r
     for (p,g),rows in todo.items():
-        r = _symbolic(p, g, timeout) if w <= 1 or len(keys) <= 1 else _SYM_CACHE.get((_rhs(p), _rhs(g)), False)
+        r = _SYM_CACHE.get((_rhs(p), _rhs(g)), False) if par else _symbolic(p, g, timeout)
         for i in rows: out[i] = r
     if len(_SYM_CACHE) > 100_000: _SYM_CACHE.clear()
     return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_answers.ipynb #2d632d88
 from __future__ import annotations
-import atexit, json, os, queue, re, select, subprocess, sys, threading, time
+import atexit, functools, itertools, json, math, os, queue, re, select, subprocess, sys, threading, time
 import multiprocessing as mp
 from fractions import Fraction
 from pathlib import Path
@@ -14,22 +14,29 @@ from fastcore.script import call_parse
 from .data import load_data, last_boxed, gsm8k_gold, ncpus, write_json
 
 # %% auto #0
-__all__ = ['RULES', 'GOLD_SETS', 'Extraction', 'extract_answer', 'strict_answer', 'strip_string', 'parse_number',
-           'MathVerifySidecar', 'sidecar', 'answer_key', 'is_equiv', 'grade_batch', 'reformat_answer', 'gold_report',
-           'gold_report_cli']
+__all__ = ['FALLBACK_RULES', 'RULES', 'GOLD_SETS', 'Extraction', 'extract_answer', 'strict_answer', 'strip_string',
+           'parse_number', 'MathVerifySidecar', 'sidecar', 'SidecarPool', 'sidecar_pool', 'answer_key', 'is_equiv',
+           'grade_batch', 'reformat_answer', 'gold_report', 'gold_report_cli']
 
 # %% ../nbs/01_answers.ipynb #a7cb8e05
+FALLBACK_RULES = frozenset({'last_math', 'last_number'})  # rules that fire with no answer marker in the text
+
 class Extraction(NamedTuple):
     "An extracted answer and the rule that found it; `(None, None)` when no rule matched"
     answer: str|None
-    rule: str|None  # answer_is | answer_is_nocolon | boxed | gsm8k_hash | last_number
+    rule: str|None  # answer_is | answer_is_nocolon | boxed | gsm8k_hash | final_answer | last_math | last_number
+    @property
+    def fallback(self)->bool:
+        "True when no marker (answer line, box, `####`, `Final Answer`) was found: the answer is a guess"
+        return self.rule in FALLBACK_RULES
 
 def _unwrap(s:str)->str:
-    "`s` less surrounding space, `$`, `\\(...\\)`, a whole-string `\\boxed{}`, final `.` and unmatched closing braces"
-    s = re.sub(r'^\$+|(?<!\\)\$+$', '', s.strip().rstrip('.').strip()).strip()
+    "`s` less surrounding space, `$`, `**`, `\\(...\\)`, a whole `\\boxed{}`, final `.`, unmatched `}`, trailing `\\`"
+    s = re.sub(r'^(?:\$|\*\*)+|(?<!\\)(?:\$|\*\*)+$', '', s.strip().rstrip('.').strip()).strip()
     if m := re.fullmatch(r'\\\((.*)\\\)|\\\[(.*)\\\]', s, re.S): s = (m.group(1) or m.group(2) or '').strip()
     if (b := last_boxed(s)) is not None and s in (f'\\boxed{{{b}}}', f'\\fbox{{{b}}}', f'\\boxed {b}'): s = b.strip()
     while s.endswith('}') and s.count('}') > s.count('{'): s = s[:-1].rstrip()
+    s = re.sub(r'(?:\\[,;:! ]?|\\\\)+$', '', s.rstrip('.').strip())  # `185\`, `x\,`, a LaTeX line break `\\`
     return s.rstrip('.').strip()
 
 def _cut(s:str)->str:
@@ -40,12 +47,16 @@ def _cut(s:str)->str:
         if depth <= 0 and (c == '\n' or (c == '.' and re.match(r'\.\s+[A-Z]', s[i:]))): s = s[:i]; break
     return _unwrap(s)
 
+
 # %% ../nbs/01_answers.ipynb #96764b2f
 _NUM_RE = re.compile(r'-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+')
 _COLON_RE, _NOCOLON_RE = re.compile(r'the answer is:', re.I), re.compile(r'the (?:final )?answer is(?!:)', re.I)
-RULES = {'auto':  ('answer_is', 'boxed', 'gsm8k_hash', 'answer_is_nocolon', 'last_number'),
-         'math':  ('answer_is', 'boxed', 'answer_is_nocolon', 'last_number'),
-         'gsm8k': ('answer_is', 'gsm8k_hash', 'boxed', 'answer_is_nocolon', 'last_number')}
+_FINAL_RE = re.compile(r'\*\*final answer\*\*[:：]?|final answer\s*[:：]|^\W*final answer\b|(?<![a-z])answer\**\s*[:：]\**'
+                       r'|(?<!the )(?<![a-z])answer is\b', re.I | re.M)
+_MATH_RE = re.compile(r'(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$([^$\n]+?)(?<!\\)\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\)', re.S)
+RULES = {'auto':  ('answer_is', 'boxed', 'gsm8k_hash', 'answer_is_nocolon', 'final_answer', 'last_math', 'last_number'),
+         'math':  ('answer_is', 'boxed', 'answer_is_nocolon', 'final_answer', 'last_math', 'last_number'),
+         'gsm8k': ('answer_is', 'gsm8k_hash', 'boxed', 'answer_is_nocolon', 'final_answer', 'last_number')}
 
 def _first_number(s:str)->str|None:
     m = _NUM_RE.search(s)
@@ -56,6 +67,47 @@ def _after_last(rx, text):
     for m in rx.finditer(text): pass
     return text[m.end():] if m else None
 
+
+# %% ../nbs/01_answers.ipynb #96764b2g
+_JOIN_RE = re.compile(r'(?:\s|[,;$.]|\\[,;]|\\q?quad|\\[()\[\]]|\\text\{\s*(?:and|or|,)?\s*\}|\band\b|\bor\b|[a-zA-Z]_?\d?\s*=)*')
+
+def _boxes(text:str)->list[tuple[int,int,str]]:
+    "`(start, end, content)` of every brace-matched `\\boxed{}`/`\\fbox{}` in `text`"
+    out = []
+    for m in re.finditer(r'\\(?:boxed|fbox)\s*\{', text):
+        depth = 0
+        for k in range(m.end()-1, len(text)):
+            depth += {'{':1, '}':-1}.get(text[k], 0)
+            if depth == 0: out.append((m.start(), k+1, text[m.end():k])); break
+    return out
+
+def _boxed(text:str)->str|None:
+    "The last box, joined (`, `) with the boxes just before it that only `,`/`and`/`$`/space separate"
+    if (b := last_boxed(text)) is None: return None
+    bs = [x for x in _boxes(text) if x[2].strip()]
+    if len(bs) < 2 or bs[-1][2] != b: return _unwrap(b)
+    i = len(bs) - 1
+    while i and bs[i-1][1] <= bs[i][0] and _JOIN_RE.fullmatch(text[bs[i-1][1]:bs[i][0]]): i -= 1
+    return ', '.join(_unwrap(x[2]) for x in bs[i:])
+
+
+# %% ../nbs/01_answers.ipynb #96764b2h
+def _final_answer(text:str)->str|None:
+    "What follows the last `Final Answer` / `Answer:` marker: its math, else the value after `is`/`=`, else its number"
+    if (s := _after_last(_FINAL_RE, text)) is None or not (s := _cut(s)): return None
+    spans = [m.span() for m in _MATH_RE.finditer(s)]   # the value after the last `is` outside math
+    cuts = [m.end() for m in re.finditer(r'\b(?:is|are|was|be)\b', s) if not any(a <= m.start() < b for a,b in spans)]
+    tail = s[cuts[-1]:] if cuts else s
+    if m := _MATH_RE.search(tail): return _unwrap(next(g for g in m.groups() if g is not None))
+    if len(re.findall(r'(?<![\\a-zA-Z])[a-zA-Z]{2,}', tail)) <= 3: return _unwrap(tail)
+    return _first_number(tail)
+
+def _last_math(text:str)->str|None:
+    "The last `$...$`, `$$...$$`, `\\(...\\)` or `\\[...\\]` of `text`, if no bare number comes after it"
+    ms = list(_MATH_RE.finditer(text))
+    if not ms or any(_NUM_RE.finditer(text, ms[-1].end())): return None
+    return _unwrap(next(g for g in ms[-1].groups() if g is not None)) or None
+
 def _rule(rule:str, text:str)->str|None:
     "The answer `rule` finds in `text`, or None"
     if rule in ('answer_is', 'answer_is_nocolon'):
@@ -63,10 +115,13 @@ def _rule(rule:str, text:str)->str|None:
         if s is None or rule == 'answer_is': return None if s is None else _cut(s)
         s = _cut(s).rstrip('?').strip()   # prose ("the answer is necessary because ...") is not an answer:
         return s if len(re.findall(r'(?<![\\a-zA-Z])[a-zA-Z]{2,}', s)) <= 3 else None
-    if rule == 'boxed': return None if (b := last_boxed(text)) is None else _unwrap(b)
+    if rule == 'boxed': return _boxed(text)
     if rule == 'gsm8k_hash': return None if (g := gsm8k_gold(text)) is None else _first_number(g.split('\n')[0])
+    if rule == 'final_answer': return _final_answer(text)
+    if rule == 'last_math': return _last_math(text)
     nums = _NUM_RE.findall(text)  # last_number
     return nums[-1].replace(',', '') if nums else None
+
 
 # %% ../nbs/01_answers.ipynb #8d1c0293
 def extract_answer(text:str|None, # a model output (or a reference solution)
@@ -111,7 +166,9 @@ def _remove_right_units(s:str)->str:
     return s.split('\\text{ ')[0] if '\\text{ ' in s else s
 
 # %% ../nbs/01_answers.ipynb #4b6edd49
-def strip_string(s:str)->str:
+def strip_string(s:str, # an answer
+                 lhs:bool=True, # drop a left-hand side of at most 2 characters (`x=5` -> `5`, but also `2=5` -> `5`)
+                )->str:
     "Hendrycks' MATH normaliser (the steps of its `_strip_string`), never raising"
     s = str(s).replace('\n', '').replace('\\!', '').replace('\\\\', '\\')
     s = s.replace('tfrac', 'frac').replace('dfrac', 'frac').replace('\\left', '').replace('\\right', '')
@@ -120,23 +177,32 @@ def strip_string(s:str)->str:
     s = s.replace(' .', ' 0.').replace('{.', '{0.')
     if not s: return s
     if s[0] == '.': s = '0' + s
-    if len(parts := s.split('=')) == 2 and len(parts[0]) <= 2: s = parts[1]
+    if lhs and len(parts := s.split('=')) == 2 and len(parts[0]) <= 2: s = parts[1]
     s = _fix_fracs(_fix_sqrt(s).replace(' ', ''))
     if s == '0.5': s = '\\frac{1}{2}'
     return _fix_a_slash_b(s)
 
 # %% ../nbs/01_answers.ipynb #ce9b3728
 _D = r'(?:\d+(?:\.\d*)?|\.\d+)'
-_UNIT_RE = re.compile(r'(?:\s*\\(?:text|textbf|mbox|mathrm)\s*\{[a-zA-Z .]*\}|\s+(?!pi\b)[a-zA-Z]{2,}\.?)(?:\^\{?[23]\}?)?$')
+_UNIT_RE = re.compile(r'(?:\s*\\(?:text|textbf|textnormal|textrm|mbox|mathrm)\s*\{[a-zA-Z .]*\}|\s+(?!pi\b)[a-zA-Z]{2,}\.?)(?:\^\{?[23]\}?)?$')
+
+def _powers(s:str)->Fraction|None:
+    "E-notation (`3.54e-07`), `a \\times 10^{n}`, `10^6`, small integer powers (`2^{10}`), repeating decimals (`16.\\overline{6}`)"
+    if m := re.fullmatch(rf'(-?{_D})(?:[eE]|(?:\\times|\\cdot|\*|×|x)10\^)\{{?([+-]?\d{{1,3}})\}}?', s): return Fraction(m[1]) * Fraction(10)**int(m[2])
+    if m := re.fullmatch(r'(-?)(\d{1,6})\^\{?(-?\d{1,2})\}?', s): return (-1 if m[1] else 1) * Fraction(int(m[2]))**int(m[3])
+    if m := re.fullmatch(r'(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\{?(\d+)\}?', s):
+        b,c = m[3],m[4]
+        return (-1 if m[1] else 1) * (int(m[2] or 0) + Fraction(int(b + c) - int(b or 0), 10**len(b) * (10**len(c) - 1)))
+    return None
 
 def parse_number(s:str)->Fraction|None:
-    "`s` as an exact number if it is one (allowing units, `$`, `%`, thousands commas, fractions, mixed numbers)"
-    s = str(s).replace('\u2212', '-').replace('{,}', ',').replace('\\!', '').replace('\\,', '').strip()
+    "`s` as an exact number if it is one (allowing units, `$`, `%`, thousands commas, fractions, mixed numbers, powers of ten)"
+    s = re.sub(r',\\!\s*', ',', str(s).replace('\u2212', '-')).replace('{,}', ',').replace('\\!', '').replace('\\,', '').strip()
     s = re.sub(r'\^\{?\\circ\}?|°|\\?%|\\?\$|\\displaystyle', '', s).strip()
     s = re.sub(r'^[a-zA-Z]\s*=\s*', '', s)
     while (m := _UNIT_RE.search(s)) and m.start() > 0: s = s[:m.start()].rstrip()  # unit words, right to left
     if re.fullmatch(r'-?\d{1,3}(?:,\d{3})+(?:\.\d+)?', s): s = s.replace(',', '')
-    s = _fix_fracs(re.sub(r'\\[dt]frac', r'\\frac', s)).replace(' ', '')
+    s = _fix_fracs(re.sub(r'\\[dtc]frac', r'\\frac', s)).replace(' ', '')
     try:
         if re.fullmatch(f'-?{_D}', s): return Fraction(s)
         if m := re.fullmatch(rf'(-?)(\d+)\\frac\{{(\d+)\}}\{{(\d+)\}}', s):      # mixed number 2\frac{1}{2}
@@ -144,15 +210,16 @@ def parse_number(s:str)->Fraction|None:
         if m := re.fullmatch(rf'(-?)\\frac\{{(-?{_D})\}}\{{(-?{_D})\}}|(-?{_D})/(-?{_D})', s):
             a,b = (m[2],m[3]) if m[2] else (m[4],m[5])
             return (-1 if m[1] else 1) * Fraction(a) / Fraction(b)
+        return _powers(s)
     except ZeroDivisionError: return None
-    return None
+
 
 # %% ../nbs/01_answers.ipynb #faab0024
 _SIDECAR_SRC = r'''
-import sys, json, logging
+import sys, json, logging, functools
 logging.disable(logging.CRITICAL)
 from math_verify import parse, verify
-P = lambda s: parse('\\boxed{' + s + '}', parsing_timeout=None)
+P = functools.lru_cache(8192)(lambda s: parse('\\boxed{' + s + '}', parsing_timeout=None))  # golds repeat
 print('ready', flush=True)
 for line in sys.stdin:
     try: pred, gold = json.loads(line); ok = verify(P(gold), P(pred), timeout_seconds=None)
@@ -172,8 +239,11 @@ class MathVerifySidecar:
         r,_,_ = select.select([self.p.stdout], [], [], timeout)
         return self.p.stdout.readline().strip() if r else None
 
-    def _start(self):
+    def _spawn(self):
         self.p = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def _start(self):
+        if self.p is None or self.p.poll() is not None: self._spawn()
         if self._line(self.startup) != b'ready':
             self.close(); raise RuntimeError(f'math-verify sidecar did not start: {self.cmd[:2]}')
 
@@ -208,12 +278,71 @@ def _after_fork():
     _SC.clear(); _SC_LOCK = threading.Lock()
 os.register_at_fork(after_in_child=_after_fork)  # a forked child starts its own sidecar (and lock)
 
+# %% ../nbs/01_answers.ipynb #948c920e
+class SidecarPool:
+    "`n` persistent math-verify sidecars that check a list of pairs in parallel, each check under its own deadline"
+    def __init__(self, n:int, cmd:list|None=None): # children; their command (default: math-verify's sidecar)
+        self.scs,self.lock = [MathVerifySidecar(cmd) for _ in range(max(1, n))],threading.Lock()
+    @property
+    def kills(self)->int: return sum(sc.kills for sc in self.scs)
+    def close(self):
+        "Kill every child"
+        for sc in self.scs: sc.close()
+
+    def _ready(self):
+        dead = [sc for sc in self.scs if sc.p is None or sc.p.poll() is not None]
+        for sc in dead: sc.close(); sc._spawn()                  # start them all at once, then wait for each
+        for sc in dead: sc._start()
+
+
+# %% ../nbs/01_answers.ipynb #948c920f
+@patch
+def check_many(self:SidecarPool, pairs:list, timeout:float=5.)->list[bool|None]:
+    "math-verify's verdict on each `(pred, gold)`; None for a check killed at `timeout` seconds"
+    out,todo,busy = [None]*len(pairs),list(range(len(pairs)))[::-1],{}   # busy: stdout -> (sidecar, index, deadline)
+    with self.lock:
+        while todo or busy:
+            if todo: self._ready()
+            for sc in self.scs:
+                if todo and sc.p is not None and sc.p.stdout not in busy:
+                    i = todo.pop(); sc.p.stdin.write(json.dumps(list(pairs[i])).encode() + b'\n'); sc.p.stdin.flush()
+                    busy[sc.p.stdout] = (sc, i, time.monotonic() + timeout)
+            wait = max(0., min(d for _,_,d in busy.values()) - time.monotonic())
+            for f in select.select(list(busy), [], [], wait)[0]:
+                sc,i,_ = busy.pop(f); line = f.readline().strip()
+                if line in (b'0', b'1'): out[i] = line == b'1'
+                else: sc.close()                                        # the child died: restart on next use
+            for f,(sc,i,d) in list(busy.items()):
+                if time.monotonic() > d: busy.pop(f); sc.close(); sc.kills += 1
+    return out
+
+_POOL = {}  # this process's pool, by pid
+
+def sidecar_pool(n:int)->SidecarPool:
+    "This process's pool of `n` (or more) math-verify sidecars, kept between calls"
+    if (pl := _POOL.get(os.getpid())) is None or len(pl.scs) < n:
+        if pl is not None: pl.close()
+        _POOL.clear(); pl = _POOL[os.getpid()] = SidecarPool(n); atexit.register(pl.close)
+    return pl
+
+
 # %% ../nbs/01_answers.ipynb #5bd5fce2
 def _norm(s:str)->str:
-    "`strip_string` plus: spacing commands dropped, `\\text{}` unwrapped, `(C)` -> `C`"
-    s = re.sub(r'\\(?:[,;:> ]|displaystyle|quad|qquad)', ' ', s.replace('\u2212', '-'))
-    s = re.sub(r'\\(?:text|textbf|mbox|mathrm)\{([^{}]*)\}', r'\1', strip_string(s))
+    "`strip_string` (keeping any left-hand side) plus: spacing commands dropped, `\\text{}` unwrapped, `(C)` -> `C`"
+    s = re.sub(r'\\(?:[,;:> ]|displaystyle|quad|qquad)', ' ', s.replace('\u2212', '-').replace('\\cfrac', '\\frac'))
+    s = re.sub(r'\\(?:text|textbf|textnormal|textrm|mbox|mathrm)\{([^{}]*)\}', r'\1', strip_string(s, lhs=False))
     return m.group(1) if (m := re.fullmatch(r'\(([A-Ea-e])\)', s)) else s
+
+_NAME = r'\s*(?:[a-zA-Z]{1,2}|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\'*(?:\([a-zA-Z, ]*\))?\s*'
+_EQ_RE = re.compile(r'(?<![<>!=\\])=(?!=)')
+
+def _rhs(s:str)->str:
+    "The value of an answer written `x = v` or `x = ... = v` (`\\approx` tails dropped); `7 = 11a+c` stays as is"
+    if ',' in s and len(_split(s)) > 1: return s.strip()     # a list: each item on its own
+    if '\\approx' in s: s = s.split('\\approx')[0] if _EQ_RE.search(s) else s.replace('\\approx', '=')
+    parts = _EQ_RE.split(s)
+    named = lambda p: re.fullmatch(rf'{_NAME}|\s*\(\s*{_NAME}(?:,{_NAME})+\)\s*', p)
+    return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() and any(named(p) for p in parts[:-1]) else s.strip()
 
 def _shapes_differ(a:str, b:str)->bool:
     "One is a literal set `\\{...\\}`, the other a tuple or interval"
@@ -223,49 +352,241 @@ def _shapes_differ(a:str, b:str)->bool:
 def answer_key(a:str|None)->str|None:
     "A canonical form of answer `a` for voting: the exact number (`5/2`) if it is one, else its normalised string"
     if a is None: return None
-    n = parse_number(_unwrap(str(a)))
-    return str(n) if n is not None else _norm(_unwrap(str(a)))
+    a = _rhs(_unwrap(str(a)))
+    n = parse_number(a)
+    return str(n) if n is not None else _norm(a)
+
+
+# %% ../nbs/01_answers.ipynb #5bd5fce3
+_TOK_RE = re.compile(r'\d+\.?\d*|\.\d+|\\pi|\\sqrt|\\frac|\\cdot|\\times|\\div|[-+*/^(){}\[\]]')
+
+def _value(s:str)->float|None:
+    "A normalised answer as a float if it is a closed-form number (digits, `+-*/^`, `\\frac`, `\\sqrt`, `\\pi`; `inf` if too big), else None"
+    toks,pos = _TOK_RE.findall(s),[0]
+    if ''.join(toks) != s.replace(' ', '') or not toks: return None
+    peek = lambda: toks[pos[0]] if pos[0] < len(toks) else None
+    def take(t=None):
+        tok = peek()
+        if tok is None or (t is not None and tok != t): raise ValueError(s)
+        pos[0] += 1; return tok
+    def atom():
+        t = take()
+        if t == '\\pi': return math.pi
+        if t in '({[': v = expr(); take({'(': ')', '{': '}', '[': ']'}[t]); return v
+        if t == '\\frac': take('{'); a = expr(); take('}'); take('{'); b = expr(); take('}'); return a / b
+        if t == '\\sqrt':
+            n = 2.
+            if peek() == '[': take('['); n = expr(); take(']')
+            take('{'); v = expr(); take('}'); return math.pow(v, 1/n) if v >= 0 else -math.pow(-v, 1/n) if n % 2 == 1 else math.sqrt(v)
+        if t[0] in '0123456789.': return float(t)
+        raise ValueError(s)
+    def power():
+        v = atom()
+        if peek() == '^': take(); v = math.pow(v, unary(power))
+        return v
+    def unary(f):
+        if peek() in ('-', '+'): return (-1 if take() == '-' else 1) * unary(f)
+        return f()
+    def term():
+        v = unary(power)
+        while (t := peek()) is not None and t not in ('+', '-', ')', '}', ']'):
+            if t in ('*', '/', '\\cdot', '\\times', '\\div'): take(); w = unary(power); v = v / w if t in ('/', '\\div') else v * w
+            else: v *= power()                                                      # implicit product: 2\sqrt{2}, 3\pi
+        return v
+    def expr():
+        v = term()
+        while peek() in ('+', '-'): v = v + term() if take() == '+' else v - term()
+        return v
+    try:
+        v = expr()
+        return v if pos[0] == len(toks) and not math.isnan(v) else None
+    except OverflowError: return math.inf                                   # 9^{9^{9^{9}}}: too big to be a small answer
+    except (ValueError, ZeroDivisionError, IndexError, RecursionError): return None
+
+
+# %% ../nbs/01_answers.ipynb #5bd5fce4
+_REL_RE = re.compile(r'\\leqslant|\\geqslant|\\leq|\\geq|\\le(?![a-z])|\\ge(?![a-z])|\\lt|\\gt|\\neq|\\ne(?![a-z])|<=|>=|!=|≤|≥|≠|<|>')
+_REL = {'\\leqslant': '<=', '\\geqslant': '>=', '\\leq': '<=', '\\geq': '>=', '\\le': '<=', '\\ge': '>=', '\\lt': '<', '\\gt': '>',
+        '\\neq': '!=', '\\ne': '!=', '≤': '<=', '≥': '>=', '≠': '!=', '<=': '<=', '>=': '>=', '!=': '!=', '<': '<', '>': '>'}
+_OR_RE = re.compile(r'\\text\{\s*or\s*\}|\\mbox\{\s*or\s*\}|\bor\b|\\lor|\\vee|\\cup')
+_INF = ('-\\infty', '\\infty')
+
+def _split(s:str, sep:str=',')->list[str]:
+    "`s` split at the `sep` characters outside any brackets"
+    out,depth,cur = [],0,''
+    for i,c in enumerate(s):
+        depth += (c in '([{') - (c in ')]}')
+        if c == sep and depth == 0 and s[i-1:i] != '\\': out.append(cur); cur = ''
+        else: cur += c
+    return out + [cur]
+
+def _condition(s:str)->list[tuple]|None:
+    "An inequality in one variable (`-2 \\le x < 7`, `x \\ne 3`) as intervals `[(lb, lo, hi, rb)]`, else None"
+    parts = [p.strip() for p in _REL_RE.split(s)]; ops = [_REL[o] for o in _REL_RE.findall(s)]
+    if not ops or len(ops) > 2 or not all(parts): return None
+    var = [i for i,p in enumerate(parts) if re.fullmatch(r'[a-zA-Z]|\\[a-zA-Z]+', p) and p not in ('\\infty', '\\pi')]
+    if len(var) != 1: return None
+    flip = {'<': '>', '<=': '>=', '>': '<', '>=': '<=', '!=': '!='}
+    if len(ops) == 1:
+        op,a = (ops[0], parts[1]) if var[0] == 0 else (flip[ops[0]], parts[0])
+        if op == '!=': return [('(', _INF[0], a, ')'), ('(', a, _INF[1], ')')]
+        return [('(', _INF[0], a, ')' if op == '<' else ']')] if op[0] == '<' else [('(' if op == '>' else '[', a, _INF[1], ')')]
+    if var != [1] or '!=' in ops or (ops[0][0] != ops[1][0]): return None
+    (o1,a),(o2,b) = ((ops[0], parts[0]), (ops[1], parts[2])) if ops[0][0] == '<' else ((flip[ops[1]], parts[2]), (flip[ops[0]], parts[0]))
+    return [('(' if o1 == '<' else '[', a, b, ')' if o2 == '<' else ']')]
+
+def _intervals(s:str)->tuple[list[tuple], bool]|None:
+    "`(intervals, from_condition)` for an interval, a union (`\\cup`, `or`), `x \\in ...` or an inequality; else None"
+    s = re.sub(r'^\s*[a-zA-Z]\s*\\in\s*', '', s.replace('\\left', '').replace('\\right', '').replace('\\infty', ' \\infty'))
+    s = re.sub(r'\+\s*\\infty', lambda m: '\\infty', re.sub(r'\s+', ' ', s)).replace('- \\infty', '-\\infty')
+    out,cond = [],False
+    for piece in _OR_RE.split(s):
+        piece = piece.strip()
+        if (m := re.fullmatch(r'([(\[])(.*)([)\]])', piece)) and len(xs := _split(m[2])) == 2: out.append((m[1], xs[0].strip(), xs[1].strip(), m[3]))
+        elif c := _condition(piece): out += c; cond = True
+        else: return None
+    return out, cond
+
+
+# %% ../nbs/01_answers.ipynb #5bd5fce5
+def _items(s:str)->tuple[str, list[str]]|None:
+    "`(kind, items)` of a tuple or interval (`kind` its brackets), a set `\\{...\\}` or a bare comma list; else None"
+    if m := re.fullmatch(r'\\\{(.*)\\\}', s): return 'set', _split(m[1])
+    if s[:1] in '([' and s[-1:] in ')]' and all(d > 0 for d in itertools.accumulate((c in '([{') - (c in ')]}') for c in s[:-1])):
+        return (s[0] + s[-1], xs) if len(xs := _split(s[1:-1])) > 1 else None
+    return ('list', xs) if len(xs := _split(s)) > 1 else None
+
+def _all(vs)->bool|None:
+    "All True: True; any False: False; else None"
+    vs = list(vs)
+    return False if False in vs else True if all(v is True for v in vs) else None
+
+def _matched(xs:list, ys:list, depth:int)->bool|None:
+    "Whether the items of `xs` pair off with those of `ys` in some order (None: only with undecided pairs)"
+    if len(xs) != len(ys): return False
+    m = [[_equiv(x, y, depth + 1) for y in ys] for x in xs]
+    def perfect(ok):                                     # a perfect matching using pairs with ok(verdict)
+        match = {}
+        def aug(i, seen):
+            for j in range(len(ys)):
+                if ok(m[i][j]) and j not in seen:
+                    seen.add(j)
+                    if j not in match or aug(match[j], seen): match[j] = i; return True
+            return False
+        return all(aug(i, set()) for i in range(len(xs)))
+    return True if perfect(lambda v: v is True) else None if perfect(lambda v: v is not False) else False
+
+
+# %% ../nbs/01_answers.ipynb #5bd5fce6
+def _by_intervals(p:str, g:str, depth:int):
+    "Compare as intervals when either side is an inequality, `x \\in` or a union; NotImplemented when that does not apply"
+    if not any(_REL_RE.search(s) or re.search(r'\\in(?![a-z])|\\cup', s) for s in (p, g)): return NotImplemented
+    I,J = _intervals(p),_intervals(g)
+    if I is None or J is None: return NotImplemented
+    (I,_),(J,_) = I,J
+    key = lambda iv: -math.inf if iv[1] == _INF[0] else _value(_norm(iv[1]))
+    if all(key(iv) is not None for iv in I + J): I,J = sorted(I, key=key),sorted(J, key=key)
+    if len(I) != len(J) or any((a[0], a[3]) != (b[0], b[3]) for a,b in zip(I, J)): return False
+    ends = ((x, y) for a,b in zip(I, J) for x,y in ((a[1], b[1]), (a[2], b[2])))
+    return _all(x == y if x in _INF or y in _INF else _equiv(x, y, depth + 1) for x,y in ends)
+
+def _by_items(na:str, nb:str, depth:int):
+    "Compare tuples in order, sets and bare lists in any order; NotImplemented when neither is one"
+    A,B = _items(na),_items(nb)
+    if A is None and B is None: return NotImplemented
+    if A is None or B is None:                           # a list is one answer only if all its items are that answer
+        (kind,xs),one = (A or B),(nb if B is None else na)   # (`15\frac{39}{40}, \frac{639}{40}`); `32, 349` is not `32349`
+        if kind in ('set', 'list'): return _all(_equiv(x, one, depth + 1) for x in xs)
+        return False if parse_number(one) is not None else NotImplemented
+    (ka,xs),(kb,ys) = A,B
+    if {ka, kb} <= {'set', 'list'}: return _matched(xs, ys, depth)
+    if 'set' in (ka, kb): return False
+    if 'list' in (ka, kb): return NotImplemented
+    return False if ka != kb or len(xs) != len(ys) else _all(_equiv(x, y, depth + 1) for x,y in zip(xs, ys))
+
 
 # %% ../nbs/01_answers.ipynb #695b46a2
+def _close(s:str, x:Fraction, y:Fraction)->bool:
+    "`s` (value `x`) is a decimal of 4+ places that rounds or truncates `y`, whose decimals never end (`0.3333` ~ 1/3)"
+    if not (m := re.fullmatch(r'\s*-?\d*\.(\d{4,})\s*', s)): return False
+    d = y.denominator
+    for f in (2, 5):
+        while d % f == 0: d //= f
+    return d > 1 and abs(x - y) < Fraction(1, 10**len(m[1]))
+
+def _ors(s:str)->str:
+    "Answers joined by `or`/`and` (`x = -2 \\text{ or } x = 7`) as a comma list, unless they are inequalities"
+    if _REL_RE.search(s): return s
+    return re.sub(r'\s*(?:\\(?:text|mbox)\{\s*(?:or|and)\s*\}|\bor\b|\band\b)\s*', ', ', s)
+
+def _equiv(p:str, g:str, depth:int=0)->bool|None:
+    "Whether unwrapped `p` and `g` are equal by the cheap exact steps; None when only a symbolic check can tell"
+    if p == g: return True
+    p,g = _rhs(_ors(p)),_rhs(_ors(g))
+    if not p or not g: return False
+    if p == g: return True
+    a,b = parse_number(p),parse_number(g)
+    if a is not None and b is not None: return a == b or _close(p, a, b) or _close(g, b, a)
+    if depth < 4 and (r := _by_intervals(p, g, depth)) is not NotImplemented: return r
+    na,nb = _norm(p),_norm(g)
+    if na == nb: return True
+    if depth < 4 and (r := _by_items(na, nb, depth)) is not NotImplemented: return r
+    if _shapes_differ(na, nb): return False
+    x,y = (float(a) if a is not None else _value(na)),(float(b) if b is not None else _value(nb))
+    if x is None or y is None or math.inf == abs(x) == abs(y): return None
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# %% ../nbs/01_answers.ipynb #695b46a3
+_SYM_CACHE:dict = {}  # (pred, gold) -> math-verify's verdict, for checks that finished in time
+
+def _symbolic(p:str, g:str, timeout:float)->bool:
+    "math-verify's verdict on unwrapped `p`, `g` (cached), False past `timeout`"
+    key = (_rhs(p), _rhs(g))
+    if (r := _SYM_CACHE.get(key)) is not None: return r
+    sc = sidecar(); kills = sc.kills
+    r = sc.check(*key, timeout)
+    if sc.kills == kills:
+        if len(_SYM_CACHE) > 100_000: _SYM_CACHE.clear()
+        _SYM_CACHE[key] = r
+    return r
+
 def is_equiv(pred:str|None, # the extracted prediction
              gold:str|None, # the gold answer
              timeout:float=5., # seconds allowed for the symbolic check
              symbolic:bool=True, # fall back to math-verify (else strings and numbers only)
             )->bool:
-    "Whether `pred` means the same as `gold`: strings, exact numbers, then math-verify under a hard `timeout`"
+    "Whether `pred` means the same as `gold`: strings, exact numbers, intervals, lists, values, then math-verify under a hard `timeout`"
     if pred is None or gold is None: return False
     p,g = _unwrap(str(pred)),_unwrap(str(gold))
     if not p or not g: return False
-    if p == g: return True
-    a,b = parse_number(p),parse_number(g)
-    if a is not None and b is not None: return a == b
-    na,nb = _norm(p),_norm(g)
-    if na == nb: return True
-    if _shapes_differ(na, nb) or not symbolic: return False
-    return sidecar().check(p, g, timeout)
+    if (r := _equiv(p, g)) is not None: return r
+    return symbolic and _symbolic(p, g, timeout)
+
 
 # %% ../nbs/01_answers.ipynb #f604cbff
-def _grade_worker(preds, golds, timeout, chunk, tasks, results):
-    "Grade the chunks whose starts come from `tasks` (until None); put `(start, verdicts)` on `results`"
+def _cheap(p, g)->bool|None:
+    "`is_equiv` without math-verify: True/False where the exact steps decide, None where only math-verify can"
+    if p is None or g is None: return False
+    p,g = _unwrap(str(p)),_unwrap(str(g))
+    return _equiv(p, g) if p and g else False
+
+def _grade_worker(preds, golds, chunk, tasks, results):
+    "Run `_cheap` on the chunks whose starts come from `tasks` (until None); put `(start, verdicts)` on `results`"
     try:
-        for s in iter(tasks.get, None):
-            results.put((s, [is_equiv(p, g, timeout) for p,g in zip(preds[s:s+chunk], golds[s:s+chunk])]))
+        for s in iter(tasks.get, None): results.put((s, [_cheap(p, g) for p,g in zip(preds[s:s+chunk], golds[s:s+chunk])]))
     except Exception as e: results.put((-1, repr(e)))
-    finally: sidecar().close()
+
 
 # %% ../nbs/01_answers.ipynb #6cf3faf5
-def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
-                workers:int|None=None, # processes (default: all cores); 1 = the serial loop
-                timeout:float=5., chunk:int=64, # per-pair symbolic timeout; pairs per task
-               )->list[bool]:
-    "`[is_equiv(p, g) for p,g in zip(preds, golds)]`, on all cores"
-    if len(preds) != len(golds): raise ValueError(f'{len(preds)} predictions but {len(golds)} gold answers')
-    n = len(preds); w = min(workers or ncpus(), -(-n // chunk))
+def _cheap_batch(preds, golds, w, chunk)->list:
+    "`_cheap` on every pair, in `w` forked workers"
+    n = len(preds)
     if w <= 1 or 'fork' not in mp.get_all_start_methods() or mp.current_process().daemon:
-        return [is_equiv(p, g, timeout) for p,g in zip(preds, golds)]
+        return [_cheap(p, g) for p,g in zip(preds, golds)]
     ctx = mp.get_context('fork'); tasks,results = ctx.Queue(),ctx.Queue()
     for s in [*range(0, n, chunk), *[None]*w]: tasks.put(s)
-    procs = [ctx.Process(target=_grade_worker, args=(preds, golds, timeout, chunk, tasks, results), daemon=True) for _ in range(w)]
+    procs = [ctx.Process(target=_grade_worker, args=(preds, golds, chunk, tasks, results), daemon=True) for _ in range(w)]
     for p in procs: p.start()
     out,left = [None]*n,-(-n // chunk)
     try:
@@ -279,6 +600,32 @@ def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
     finally:
         for p in procs: p.join(5); p.kill() if p.is_alive() else None
     return out
+
+
+# %% ../nbs/01_answers.ipynb #6cf3faf6
+def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
+                workers:int|None=None, # processes (default: all cores); 1 = serial
+                timeout:float=5., chunk:int=256, # per-pair symbolic timeout; pairs per task
+                pool:bool=False, # math-verify in a pool of `workers` sidecars (else this process's one sidecar)
+               )->list[bool]:
+    "`[is_equiv(p, g) for p,g in zip(preds, golds)]`: exact steps on all cores, then each distinct rest once in math-verify"
+    if len(preds) != len(golds): raise ValueError(f'{len(preds)} predictions but {len(golds)} gold answers')
+    w = workers or ncpus()
+    out = _cheap_batch(preds, golds, min(w, -(-len(preds) // chunk)), chunk)
+    todo = {}                                            # distinct (pred, gold) left to math-verify -> their rows
+    for i,r in enumerate(out):
+        if r is None: todo.setdefault((_unwrap(str(preds[i])), _unwrap(str(golds[i]))), []).append(i)
+    keys = [k for k in todo if (_rhs(k[0]), _rhs(k[1])) not in _SYM_CACHE]
+    par = pool and w > 1 and len(keys) > 1
+    if par:                                              # the pool's verdicts join the cache `_symbolic` reads
+        for (p,g),r in zip(keys, sidecar_pool(min(w, len(keys))).check_many([(_rhs(p), _rhs(g)) for p,g in keys], timeout)):
+            if r is not None: _SYM_CACHE[(_rhs(p), _rhs(g))] = r
+    for (p,g),rows in todo.items():
+        r = _SYM_CACHE.get((_rhs(p), _rhs(g)), False) if par else _symbolic(p, g, timeout)
+        for i in rows: out[i] = r
+    if len(_SYM_CACHE) > 100_000: _SYM_CACHE.clear()
+    return out
+
 
 # %% ../nbs/01_answers.ipynb #3bc1395c
 def reformat_answer(a:str, i:int=0)->str:

@@ -48,13 +48,19 @@ class JsonlWriter:
         self.f = open(self.path, 'a', encoding='utf-8')
 
     def _repair(self)->int:
-        "Cut a torn last line (left by a kill mid-write); return the number of bytes dropped"
-        if not self.path.exists() or self.path.stat().st_size == 0: return 0
-        data = self.path.read_bytes()
-        if data.endswith(b'\n'): return 0
-        keep = data.rfind(b'\n') + 1
-        with open(self.path, 'r+b') as f: f.truncate(keep)
-        return len(data) - keep
+        "Cut a torn last line (left by a kill mid-write); return the number of bytes dropped. Reads only the tail"
+        if not self.path.exists(): return 0
+        with open(self.path, 'r+b') as f:
+            end = pos = f.seek(0, os.SEEK_END)
+            if end == 0: return 0
+            f.seek(end - 1)
+            if f.read(1) == b'\n': return 0
+            keep = 0
+            while pos > 0:                          # back to the last newline, 64 KiB at a time
+                step = min(1 << 16, pos); pos -= step; f.seek(pos)
+                if (k := f.read(step).rfind(b'\n')) >= 0: keep = pos + k + 1; break
+            f.truncate(keep)
+        return end - keep
 
     def write(self, row:dict):
         "Append `row` as one line and flush it to the OS"

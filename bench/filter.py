@@ -128,6 +128,7 @@ if __name__ == '__main__':
     ap.add_argument('--workers', default=f'1,{ncpus()}')
     ap.add_argument('--cache', default='/work/cache/filter-bench')
     ap.add_argument('--compare', action='store_true', help='kept set against the old filter on the first size')
+    ap.add_argument('--compare-input', default=None, help='candidates for --compare (default: the first size)')
     ap.add_argument('--out', default=str(ROOT/'bench'/'results'/'filter.json'))
     a = ap.parse_args()
     sizes, cache = [int(s) for s in a.sizes.split(',')], Path(a.cache)
@@ -135,8 +136,8 @@ if __name__ == '__main__':
     res = json.loads(Path(a.out).read_text()) if Path(a.out).exists() else {}
     runs = {(r['candidates'], r['workers']): r for r in res.get('runs', [])}
     if a.compare:
-        inp = head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl')
-        res['compare_old'] = dict(candidates=sizes[0], **compare(inp, cache/f'compare_{sizes[0]}'))
+        inp = a.compare_input or head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl')
+        res['compare_old'] = dict(input=str(inp), candidates=sum(1 for _ in open(inp, 'rb')), **compare(inp, cache/f'compare_{Path(inp).stem}'))
         print(json.dumps(res['compare_old'], indent=1))
     else:
         for n in sizes:

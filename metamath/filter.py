@@ -217,7 +217,8 @@ def token_lengths(recs:list[dict], tokenizer='smollm2', overhead:int=36, batch:i
     n = _counter(_tokenizer(tokenizer)); out = []
     for i in range(0, len(recs), batch):
         b = recs[i:i+batch]
-        out += [x + y + overhead for x,y in zip(n([r['query'] for r in b]), n([' ' + r['response'] for r in b]))]
+        qs = list(dict.fromkeys(r['query'] for r in b)); ql = dict(zip(qs, n(qs)))     # a question has several samples
+        out += [ql[r['query']] + y + overhead for r,y in zip(b, n([' ' + r['response'] for r in b]))]
     return out
 
 # %% ../nbs/04_filter.ipynb #e7da6a64

@@ -69,12 +69,12 @@ def candidate(i, qs):
 
 def build(n, path):
     "The first `n` candidates in `path` (built once; a larger file serves every smaller size)"
-    path = Path(path)
-    if path.exists() and sum(1 for _ in open(path, 'rb')) >= n: return path
+    path, count = Path(path), Path(f'{path}.rows')
+    if path.exists() and count.exists() and int(count.read_text()) >= n: return path
     qs = questions(); path.parent.mkdir(parents=True, exist_ok=True)
     with open(f'{path}.tmp', 'w') as f:
         for i in range(n): f.write(json.dumps(candidate(i, qs)) + '\n')
-    os.replace(f'{path}.tmp', path); return path
+    os.replace(f'{path}.tmp', path); count.write_text(str(n)); return path
 
 def head(src, n, dst):
     if not Path(dst).exists():
@@ -90,7 +90,9 @@ from metamath.filter import filter_cli
 df = filter_cli(inp=sys.argv[1], out=sys.argv[2], figure='', workers=int(sys.argv[3]))
 hwm = int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read())[1]) // 1024
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-print(json.dumps(dict(wall_s=round(time.perf_counter() - t, 1), peak_rss_mib=hwm, worker_peak_rss_mib=kids, kept=int(df.kept.sum()))))
+ru, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps(dict(wall_s=round(time.perf_counter() - t, 1), cpu_s=round(ru.ru_utime + ru.ru_stime + rc.ru_utime + rc.ru_stime, 1),
+                      peak_rss_mib=hwm, worker_peak_rss_mib=kids, kept=int(df.kept.sum()))))
 '''
 
 def run(inp, out, workers):
@@ -104,14 +106,14 @@ def run(inp, out, workers):
 def compare(inp, out):
     "Kept sets of the filter before issue 16 (git main's filter.py) and now, on the same input"
     import importlib.util, subprocess as sp
-    old = Path(out)/'old_filter.py'
+    Path(out).mkdir(parents=True, exist_ok=True); old = Path(out)/'old_filter.py'
     old.write_text(sp.run(['git', '-C', str(ROOT), 'show', 'main:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
     spec = importlib.util.spec_from_file_location('metamath._old_filter', old); m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     from metamath.data import read_jsonl
     t = time.perf_counter(); m.filter_cli(inp=str(inp), out=str(Path(out)/'old'), figure=''); t_old = time.perf_counter() - t
     new = run(inp, Path(out)/'new', 1)
-    key = lambda r: (r['query'], r['response'])
+    key = lambda r: (r['source_id'], r['type'], r['sample'], r['query'])     # a candidate's identity, whatever its response became
     a, b = [key(r) for r in read_jsonl(Path(out)/'old'/'metamathqa.jsonl')], [key(r) for r in read_jsonl(Path(out)/'new'/'metamathqa.jsonl')]
     why = {key(r): r['dropped'] for r in read_jsonl(Path(out)/'new'/'dropped.jsonl')}
     why_old = {key(r): r['dropped'] for r in read_jsonl(Path(out)/'old'/'dropped.jsonl')}

@@ -259,24 +259,48 @@ class Generator:
 
 # %% ../nbs/02_generate.ipynb #f192ff56
 SAMPLE_FIELDS = ['text', 'finish_reason', 'prompt_tokens', 'completion_tokens', 'index']
+_FAST = (b'{"key": "', b'", "text": ', [f'"{k}": '.encode() for k in SAMPLE_FIELDS[1:]])  # a row as the writer lays it out
+
+class _CacheStore(dict):
+    "Samples by key; a row of the cache file stays a byte offset until it is asked for, then becomes a `Sample`"
+    def __init__(self, path=None): super().__init__(); self.path,self._f = path,None
+    def _sample(self, key, v):
+        if type(v) is not int: return v
+        if self._f is None: self._f = open(self.path, 'rb')
+        self._f.seek(v); line = self._f.readline()
+        try: row = json.loads(line); s = Sample(**{k: row[k] for k in SAMPLE_FIELDS})
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            with open(self.path, 'rb') as f: i = f.read(v).count(b'\n') + 1
+            raise JSONLError(self.path, i, f'unreadable cached sample: {type(e).__name__}: {e}') from None
+        dict.__setitem__(self, key, s); return s
+    def __getitem__(self, key): return self._sample(key, dict.__getitem__(self, key))
+    def get(self, key, default=None): return self._sample(key, v) if (v := dict.get(self, key)) is not None else default
+    def values(self): return [self[k] for k in self]
+    def items(self): return [(k, self[k]) for k in self]
 
 @patch
 def load_cache(self:Generator)->dict[str,Sample]:
-    "Cached samples by key, read once (a torn last line is repaired first)"
+    "Cached samples by key, indexed in one read (a torn last line is repaired first); each parsed when first used"
     if self._store is not None: return self._store
-    self._store = {}
+    self._store = _CacheStore(self.cache)
     if self.cache is None: return self._store
     with JsonlWriter(self.cache) as w:
         if w.dropped: log.warning(f'{self.cache}: dropped a torn last line ({w.dropped} bytes) left by a killed run')
-    with open(self.cache, encoding='utf-8') as f:
-        for i,line in enumerate(f, 1):
-            if not line.strip(): continue
-            try: row = json.loads(line)
-            except json.JSONDecodeError as e: raise JSONLError(self.cache, i, f'invalid JSON: {e.msg} at column {e.colno}') from None
-            if not isinstance(row, dict): raise JSONLError(self.cache, i, 'expected a JSON object')
-            if miss := [k for k in ['key', *SAMPLE_FIELDS] if k not in row]: raise JSONLError(self.cache, i, f'missing field {miss[0]!r}')
-            if row['key'] in self._store: self.duplicates += 1; continue
-            self._store[row['key']] = Sample(**{k: row[k] for k in SAMPLE_FIELDS})
+    head, text, (f2, f3, f4, f5), nxt = *_FAST, 0
+    with open(self.cache, 'rb') as f:
+        for i,line in enumerate(f, 1):                  # the writer's layout: key, text, then the short fields at the end
+            off, nxt, tail = nxt, nxt + len(line), line[-256:]
+            if line.startswith(head) and (j := line.find(b'"', 9)) > 0 and line.startswith(text, j) and tail.endswith(b'}\n') \
+               and f2 in tail and f3 in tail and f4 in tail and f5 in tail and b'\\' not in (key := line[9:j]): key = key.decode()
+            else:                                                                # anything else: parse and check it now
+                if not line.strip(): continue
+                try: row = json.loads(line)
+                except json.JSONDecodeError as e: raise JSONLError(self.cache, i, f'invalid JSON: {e.msg} at column {e.colno}') from None
+                if not isinstance(row, dict): raise JSONLError(self.cache, i, 'expected a JSON object')
+                if miss := [k for k in ['key', *SAMPLE_FIELDS] if k not in row]: raise JSONLError(self.cache, i, f'missing field {miss[0]!r}')
+                key = row['key']
+            if key in self._store: self.duplicates += 1; continue
+            dict.__setitem__(self._store, key, off)
     return self._store
 
 # %% ../nbs/02_generate.ipynb #4f70f955

@@ -152,7 +152,9 @@ def paper_verdict(output:str, # a generated solution
     "The original script's answer for `output` and its verdict against `record`'s gold"
     if kind == 'gsm8k':
         p = paper_gsm8k_answer(output)
-        return p, p is not None and record['answer'] is not None and float(p) == paper_gsm8k_gold(record['answer'])
+        try: gold = paper_gsm8k_gold(record['answer'])
+        except (TypeError, ValueError): gold = None      # no number: the original's `int()` would stop the run
+        return p, p is not None and gold is not None and float(p) == gold
     p = paper_math_answer(output)
     gold = paper_math_gold(record['solution']) if record.get('solution') else record['answer']
     return p, p is not None and paper_is_equiv(p, gold)
@@ -349,27 +351,44 @@ def _heatmap(t:pd.DataFrame, n:pd.DataFrame, path:Path, title:str='')->Path:
     return path
 
 # %% ../nbs/07_evaluate.ipynb #6b24c4d4
-def rescore(out:str|Path,            # a finished `evaluate` folder (samples.jsonl and results.json)
+def _saved_rows(path:Path)->list[dict]:
+    "Rows of a `.jsonl` or `.jsonl.gz` file (null rows dropped)"
+    import gzip
+    op = gzip.open if path.suffix == '.gz' else open
+    with op(path, 'rt', encoding='utf-8') as f:
+        rows = [json.loads(l) for l in f if l.strip()]
+    return [r for r in rows if r is not None]
+
+def rescore(src:str|Path,            # a finished `evaluate` folder, or a `.jsonl`/`.jsonl.gz` of `id` + `output` (or `text`) rows
+            dataset:str|None=None,   # the test set (default: the folder's results.json)
             data:str|None=None,      # data folder, as in `load_data`
+            out:str|Path|None=None,  # where to write (default: the folder itself; for a file, FILE.rescored/)
             workers:int|None=None, figures:bool=True)->dict:
-    "Score the generations saved in `out` again, four ways, without generating; rewrite its results"
-    out = Path(out)
-    for f in ('samples.jsonl', 'results.json'):
-        if not (out/f).exists(): raise FileNotFoundError(f'{out/f} not found: rescore needs a finished evaluate folder '
-                                                         '(run `metamath evaluate` with this --out; its cache makes it cheap)')
-    res,saved = json.loads((out/'results.json').read_text()),read_jsonl(out/'samples.jsonl')
+    "Score saved generations again, four ways, without generating; write samples, results and figures"
+    src = Path(src)
+    if not src.exists(): raise FileNotFoundError(f'{src} not found: rescore needs an evaluate folder or a file of saved outputs')
+    folder = src.is_dir()
+    samples = src/'samples.jsonl' if folder else src
+    if not samples.exists(): raise FileNotFoundError(f'{samples} not found: rescore needs a finished evaluate folder '
+                                                     '(run `metamath evaluate` with this --out; its cache makes it cheap)')
+    res = json.loads((src/'results.json').read_text()) if folder and (src/'results.json').exists() else {}
+    dataset = dataset or res.get('dataset')
+    if dataset not in KINDS: raise ValueError(f'{src}: which test set? pass dataset= ({", ".join(KINDS)}); got {dataset!r}')
     texts = {}
-    for k,r in enumerate(saved, 1):
-        if 'output' not in r or 'id' not in r: raise ValueError(f"{out/'samples.jsonl'}:{k}: no saved 'output' to re-score")
-        texts.setdefault(r['id'], {})[r.get('sample', 0)] = r['output']
-    by_id = {r['id']: r for r in load_data(res['dataset'], 'test', data)}
+    for k,r in enumerate(_saved_rows(samples), 1):
+        t = r.get('output', r.get('text'))
+        if 'id' not in r or not isinstance(t, str): raise ValueError(f"{samples}:{k}: no saved 'output' (or 'text') to re-score")
+        texts.setdefault(r['id'], {})[r.get('sample', 0)] = t
+    by_id = {r['id']: r for r in load_data(dataset, 'test', data)}
     miss = [i for i in texts if i not in by_id]
-    if miss: raise ValueError(f"{out/'samples.jsonl'}: ids not in {res['dataset']} test: {miss[:3]}")
+    if miss: raise ValueError(f"{samples}: ids not in {dataset} test: {miss[:3]}")
     ks = tuple(sorted({1, *(int(k.split('@')[1]) for k in res if k.startswith('maj@'))}))
-    for k in [k for k in res if k.startswith(('maj@', 'pass@'))] + ['by_subject_level', 'by_length']: res.pop(k, None)
-    res['rescored'] = time.strftime('%Y-%m-%dT%H:%M:%S')
+    for k in [k for k in res if k.startswith(('maj@', 'pass@'))] + ['by_subject_level', 'by_subject_level_n', 'by_length']: res.pop(k, None)
+    res = {'dataset': dataset, 'model': str(src), **res, 'rescored': time.strftime('%Y-%m-%dT%H:%M:%S'), 'rescored_from': str(samples)}
+    out = Path(out) if out else src if folder else src.with_name(src.name + '.rescored')
+    out.mkdir(parents=True, exist_ok=True)
     return _score_and_write(res, [by_id[i] for i in texts], [[t[j] for j in sorted(t)] for t in texts.values()],
-                            res['dataset'], out, ks, workers, figures)
+                            dataset, out, ks, workers, figures)
 
 # %% ../nbs/07_evaluate.ipynb #141c4856
 @call_parse
@@ -389,8 +408,8 @@ def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`
                  data:str=None,         # data folder (default $METAMATH_DATA or ../shared/data)
                  rescore:bool=False):   # score the generations saved in --out again (no model, no generation)
     "Evaluate a model on GSM8K / MATH under the paper's protocol; print and save the scorecard"
-    if rescore:
-        res = globals()['rescore'](out or f'runs/eval/{dataset}', data)
+    if rescore:   # --out: a finished evaluate folder, or a .jsonl(.gz) of saved outputs (with --dataset)
+        res = globals()['rescore'](out or f'runs/eval/{dataset}', dataset if out and not Path(out).is_dir() else None, data)
         print(_md(res['dataset'], res['model'], res))
         return res
     if not model: raise ValueError('metamath evaluate: --model is required (a folder, an alias such as smollm2, or a hub id)')

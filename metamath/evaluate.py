@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_evaluate.ipynb #a0ae16d5
 from __future__ import annotations
-import json, math, re, time
+import json, math, re, time, unicodedata
+from fractions import Fraction
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -13,9 +14,11 @@ from .data import load_data, write_json, write_jsonl, read_jsonl
 from .answers import answer_key, extract_answer, grade_batch, parse_number, strip_string
 
 # %% auto #0
-__all__ = ['KINDS', 'PAPER_STOP', 'MAX_TOKENS', 'CHAT_INSTRUCTION', 'FEWSHOT_K', 'FEWSHOT_STOP', 'SCORES', 'bootstrap_ci',
-           'pass_at_k', 'majority', 'paper_equal', 'score_outputs', 'gold_outputs', 'fewshot_exemplars',
-           'build_prompts', 'summarize', 'by_subject_level', 'evaluate', 'evaluate_cli']
+__all__ = ['PAPER_ANSWER', 'KINDS', 'PAPER_STOP', 'MAX_TOKENS', 'CHAT_INSTRUCTION', 'FEWSHOT_K', 'FEWSHOT_STOP', 'SCORES',
+           'bootstrap_ci', 'pass_at_k', 'majority', 'paper_gsm8k_answer', 'paper_gsm8k_gold', 'paper_math_answer',
+           'paper_last_boxed', 'paper_math_gold', 'paper_strip_string', 'paper_is_equiv', 'paper_verdict',
+           'paper_equal', 'score_outputs', 'gold_outputs', 'fewshot_exemplars', 'build_prompts', 'summarize',
+           'by_subject_level', 'evaluate', 'rescore', 'evaluate_cli']
 
 # %% ../nbs/07_evaluate.ipynb #7ff282d0
 def bootstrap_ci(correct, # 0/1 outcomes (or per-question scores in [0, 1])
@@ -40,6 +43,122 @@ def majority(answers:list)->int|None:
     best = max(cnt.values())
     return next(i for i,k in enumerate(keys) if k is not None and cnt[k] == best)
 
+# %% ../nbs/07_evaluate.ipynb #ceb140e7
+PAPER_ANSWER = 'The answer is: '
+_PAPER_NUM = re.compile(r'[\-+]?\d*[\.,/]?\d+')
+
+def _is_number(s:str)->bool:
+    "eval_gsm8k.py's `is_number`: `float` reads it, or it is one Unicode numeric character"
+    try: float(s); return True
+    except ValueError: pass
+    try: unicodedata.numeric(s); return True
+    except (TypeError, ValueError): return False
+
+def paper_gsm8k_answer(completion:str, # a generated solution
+                      )->int|None: # the integer eval_gsm8k.py reads, None where it reads nothing (invalid)
+    "eval_gsm8k.py's answer: the first number after the last `The answer is: `, rounded to an integer"
+    parts = completion.split(PAPER_ANSWER)
+    if len(parts) < 2: return None                                    # G1
+    m = _PAPER_NUM.search(parts[-1].strip())                          # G2
+    if not m: return None
+    s = m.group()
+    if '/' in s:                                                      # G3
+        a,b = s.split('/')
+        if not (_is_number(a) and _is_number(b)): return None
+        return round(float(a) if int(b) == 0 else float(Fraction(int(a), int(b))))
+    v = float(s.replace(',', ''))                                     # G4
+    return None if v == float('inf') else round(v)
+
+def paper_gsm8k_gold(answer:str)->float:
+    "eval_gsm8k.py's gold: the number after `#### `, commas removed"
+    return float(str(answer).replace(',', ''))
+
+# %% ../nbs/07_evaluate.ipynb #e94f57ca
+def paper_math_answer(completion:str)->str|None:
+    "eval_math.py's answer: after the last `The answer is: `, up to the first `.\\n`, one final period dropped"
+    parts = completion.split(PAPER_ANSWER)
+    if len(parts) < 2: return None                                    # M1
+    a = parts[-1].split('.\n')[0].strip()                             # M2
+    return (a[:-1] if a.endswith('.') else a).strip()
+
+def paper_last_boxed(s:str)->str|None:
+    "util.py's `last_boxed_only_string`: the last `\\boxed` (else `\\fbox`) through its matching brace"
+    i = s.rfind('\\boxed')
+    if i < 0: i = s.rfind('\\fbox')
+    if i < 0: return None
+    depth = 0
+    for j in range(i, len(s)):
+        if s[j] == '{': depth += 1
+        elif s[j] == '}':
+            depth -= 1
+            if depth == 0: return s[i:j+1]
+    return None
+
+def paper_math_gold(solution:str|None)->str|None:
+    "eval_math.py's gold: `remove_boxed(last_boxed_only_string(solution))`; None unless it is `\\boxed{...}`"
+    b = paper_last_boxed(solution) if isinstance(solution, str) else None
+    return b[7:-1] if b and b.startswith('\\boxed{') and b.endswith('}') else None
+
+# %% ../nbs/07_evaluate.ipynb #73a2c2bf
+def _units(s):
+    if '\\text{ ' not in s: return s
+    parts = s.split('\\text{ ')
+    if len(parts) != 2: raise AssertionError('two \\text{ in one answer')   # the original's `assert`
+    return parts[0]
+
+def _sqrt(s):
+    if '\\sqrt' not in s: return s
+    head,*rest = s.split('\\sqrt')
+    return head + ''.join('\\sqrt' + (p if p[0] == '{' else '{' + p[0] + '}' + p[1:]) for p in rest)  # p[0]: IndexError if empty
+
+def _fracs(s):
+    head,*rest = s.split('\\frac')
+    out = head
+    for p in rest:
+        out += '\\frac'
+        if p[0] == '{': out += p; continue                            # IndexError on an empty piece, as the original
+        if len(p) < 2: return s
+        out += '{' + p[0] + '}' + ('{' + p[1] + '}' if p[1] != '{' else p[1]) + p[2:]
+    return out
+
+def _slash(s):
+    if len(s.split('/')) != 2: return s
+    a,b = (int(x) for x in s.split('/'))                              # ValueError escapes: the original catches AssertionError only
+    return f'\\frac{{{a}}}{{{b}}}' if s == f'{a}/{b}' else s
+
+def paper_strip_string(s:str)->str:
+    "util.py's `strip_string`, rule by rule (S1-S16), raising where it raises"
+    for a,b in [('\n', ''), ('\\!', ''), ('\\\\', '\\'), ('tfrac', 'frac'), ('dfrac', 'frac'), ('\\left', ''),
+                ('\\right', ''), ('^{\\circ}', ''), ('^\\circ', ''), ('\\$', '')]: s = s.replace(a, b)   # S1-S7
+    s = _units(s).replace('\\%', '')                                                                    # S8-S9
+    s = s.replace(' .', ' 0.').replace('{.', '{0.')                                                     # S10
+    if not s: return s
+    if s[0] == '.': s = '0' + s
+    if len(s.split('=')) == 2 and len(s.split('=')[0]) <= 2: s = s.split('=')[1]                       # S11
+    s = _fracs(_sqrt(s).replace(' ', ''))                                                               # S12-S14
+    return _slash('\\frac{1}{2}' if s == '0.5' else s)                                                  # S15-S16
+
+def paper_is_equiv(a:str|None, b:str|None)->bool:
+    "util.py's `is_equiv`: normalised strings equal; on any exception, the raw strings equal; two Nones equal"
+    if a is None or b is None: return a is None and b is None
+    try: return paper_strip_string(a) == paper_strip_string(b)
+    except Exception: return a == b
+
+# %% ../nbs/07_evaluate.ipynb #d1f211ff
+def paper_verdict(output:str, # a generated solution
+                  record:dict, # its evaluation record (`load_data`)
+                  kind:str,    # `gsm8k` or `math`
+                 )->tuple: # (the answer the original script reads, correct?)
+    "The original script's answer for `output` and its verdict against `record`'s gold"
+    if kind == 'gsm8k':
+        p = paper_gsm8k_answer(output)
+        try: gold = paper_gsm8k_gold(record['answer'])
+        except (TypeError, ValueError): gold = None      # no number: the original's `int()` would stop the run
+        return p, p is not None and gold is not None and float(p) == gold
+    p = paper_math_answer(output)
+    gold = paper_math_gold(record['solution']) if record.get('solution') else record['answer']
+    return p, p is not None and paper_is_equiv(p, gold)
+
 # %% ../nbs/07_evaluate.ipynb #29772278
 KINDS = {'gsm8k': 'gsm8k', 'gsm8k_backward': 'gsm8k', 'math': 'math', 'math500': 'math'}
 
@@ -57,15 +176,16 @@ def score_outputs(records:list[dict], # evaluation records (`load_data`)
                   kind:str,               # `gsm8k` or `math`: extraction rules and strict comparison
                   workers:int|None=None,  # processes for the symbolic check
                  )->list[dict]:
-    "One row per (record, sample): the three extractions, their verdicts and the rule that fired"
+    "One row per (record, sample): the four extractions, their verdicts and the rule that fired"
     if len(records) != len(outputs): raise ValueError(f'{len(records)} records but {len(outputs)} outputs')
     rows = []
     for r,outs in zip(records, outputs):
         for j,t in enumerate(outs):
             s,f = extract_answer(t, kind, strict=True),extract_answer(t, kind)
+            pa,pok = paper_verdict(t, r, kind)
             rows.append(dict(id=r['id'], sample=j, question=r['question'], gold=r['answer'], level=r.get('level'),
-                             subject=r.get('subject'), output=t, strict_answer=s.answer, answer=f.answer, rule=f.rule,
-                             strict=paper_equal(s.answer, r['answer'], kind),
+                             subject=r.get('subject'), output=t, paper_answer=pa, strict_answer=s.answer, answer=f.answer,
+                             rule=f.rule, paper=pok, strict=paper_equal(s.answer, r['answer'], kind),
                              flexible=paper_equal(f.answer, r['answer'], kind)))
     for row,ok in zip(rows, grade_batch([r['answer'] for r in rows], [r['gold'] for r in rows], workers=workers)):
         row['symbolic'] = ok
@@ -122,7 +242,7 @@ def build_prompts(records:list[dict], style:str='alpaca',
     raise ValueError(f"unknown prompt style {style!r}; use 'alpaca', 'chat' or 'fewshot'")
 
 # %% ../nbs/07_evaluate.ipynb #4e3ff0d1
-SCORES = ['strict', 'flexible', 'symbolic']
+SCORES = ['paper', 'strict', 'flexible', 'symbolic']
 
 def summarize(rows:list[dict], ks:tuple=(1,))->dict:
     "Accuracy with a 95% CI per score, invalid rates, and maj@k/pass@k (symbolic) for each k in `ks` ≤ n"
@@ -130,6 +250,7 @@ def summarize(rows:list[dict], ks:tuple=(1,))->dict:
     out = {'questions': len(first), 'samples': len(df)}
     for s in SCORES:
         m,lo,hi = bootstrap_ci(first[s]); out[s] = {'acc': m, 'ci95': [lo, hi]}
+    out['invalid_paper'] = float(first['paper_answer'].isna().mean())
     out['invalid_strict'] = float(first['strict_answer'].isna().mean())
     out['invalid'] = float(first['answer'].isna().mean())
     out['rules'] = {str(k): int(v) for k,v in first['rule'].fillna('none').value_counts().items()}
@@ -154,9 +275,20 @@ def _md(name:str, model:str, s:dict)->str:
     "A markdown scorecard for one evaluation"
     pct = lambda d: f"{100*d['acc']:.1f} [{100*d['ci95'][0]:.1f}, {100*d['ci95'][1]:.1f}]"
     rows = [f"| {name} | {model} | {s['questions']} | " + ' | '.join(pct(s[k]) for k in SCORES) +
-            f" | {100*s['invalid_strict']:.1f} | {100*s['invalid']:.1f} |"]
-    return ('| data | model | n | strict % [95% CI] | flexible % | symbolic % | invalid strict % | invalid % |\n'
-            '|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n')
+            f" | {100*s['invalid_paper']:.1f} | {100*s['invalid_strict']:.1f} | {100*s['invalid']:.1f} |"]
+    return ('| data | model | n | paper % [95% CI] | strict % | flexible % | symbolic % | invalid paper % | invalid strict % | invalid % |\n'
+            '|---|---|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n')
+
+def _score_and_write(res:dict, recs:list[dict], texts:list[list[str]], dataset:str, out:Path, ks:tuple,
+                     workers:int|None, figures:bool)->dict:
+    "Score `texts` four ways into `res`; write samples.jsonl, results.json, results.md and figures"
+    rows = score_outputs(recs, texts, KINDS[dataset], workers)
+    res.update(summarize(rows, ks))
+    write_jsonl(out/'samples.jsonl', rows)
+    _breakdowns(res, rows, dataset, out, figures)
+    write_json(out/'results.json', res, indent=1, default=str)
+    (out/'results.md').write_text(_md(dataset, str(res['model']), res))
+    return res
 
 def evaluate(model:str,              # anything `metamath.models.resolve_model` accepts (openai: served name)
              dataset:str='gsm8k',    # gsm8k | math | math500 | gsm8k_backward
@@ -170,7 +302,7 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
              seed:int=0, ks:tuple=(1,), workers:int|None=None, data:str|None=None,
              backend_kw:dict|None=None, # passed to the backend (e.g. batch_size, base_url)
              figures:bool=True)->dict:
-    "Evaluate `model` on `dataset`: generate, score three ways, write samples, results and figures"
+    "Evaluate `model` on `dataset`: generate, score four ways, write samples, results and figures"
     from metamath.generate import Generator, make_backend
     recs, out = load_data(dataset, 'test', data, limit), Path(out)
     stop = {'alpaca': PAPER_STOP, 'fewshot': FEWSHOT_STOP}.get(prompt) if stop is None else stop
@@ -182,18 +314,13 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
                             max_tokens=max_tokens or MAX_TOKENS[dataset], desc=f'eval-{dataset}')
         lg = gen.ledger
     failed, done = sum(s is None for o in outs for s in o), [s for o in outs for s in o if s is not None]
-    rows = score_outputs(recs, [[s.text if s else '' for s in o] for o in outs], KINDS[dataset], workers)
     res = dict(dataset=dataset, model=str(model), backend=backend, prompt=prompt, n=n, temperature=temperature,
-               **({'shots': [s['id'] for s in ex]} if ex else {}), **summarize(rows, ks), failed=failed, wall_s=time.time()-t0,
+               **({'shots': [s['id'] for s in ex]} if ex else {}), failed=failed, wall_s=time.time()-t0,
                generation=dict(output_tokens=lg.output_tokens, tokens_per_s=lg.tokens_per_s, wall_s=lg.wall_s,
                                cached=lg.cached),  # this run only; `tokens` and `truncated` cover every sample
                tokens=dict(prompt=sum(s.prompt_tokens or 0 for s in done), output=sum(s.completion_tokens or 0 for s in done)),
                truncated=sum(s.finish_reason == 'length' for s in done)/max(len(done), 1))
-    write_jsonl(out/'samples.jsonl', rows)
-    _breakdowns(res, rows, dataset, out, figures)
-    write_json(out/'results.json', res, indent=1, default=str)
-    (out/'results.md').write_text(_md(dataset, str(model), res))
-    return res
+    return _score_and_write(res, recs, [[s.text if s else '' for s in o] for o in outs], dataset, out, ks, workers, figures)
 
 # %% ../nbs/07_evaluate.ipynb #fdbc70d3
 def _breakdowns(res:dict, rows:list[dict], dataset:str, out:Path, figures:bool):
@@ -223,6 +350,46 @@ def _heatmap(t:pd.DataFrame, n:pd.DataFrame, path:Path, title:str='')->Path:
     fig.colorbar(im, ax=ax, label='accuracy %'); fig.tight_layout(); fig.savefig(path)
     return path
 
+# %% ../nbs/07_evaluate.ipynb #6b24c4d4
+def _saved_rows(path:Path)->list[dict]:
+    "Rows of a `.jsonl` or `.jsonl.gz` file (null rows dropped)"
+    import gzip
+    op = gzip.open if path.suffix == '.gz' else open
+    with op(path, 'rt', encoding='utf-8') as f:
+        rows = [json.loads(l) for l in f if l.strip()]
+    return [r for r in rows if r is not None]
+
+def rescore(src:str|Path,            # a finished `evaluate` folder, or a `.jsonl`/`.jsonl.gz` of `id` + `output` (or `text`) rows
+            dataset:str|None=None,   # the test set (default: the folder's results.json)
+            data:str|None=None,      # data folder, as in `load_data`
+            out:str|Path|None=None,  # where to write (default: the folder itself; for a file, FILE.rescored/)
+            workers:int|None=None, figures:bool=True)->dict:
+    "Score saved generations again, four ways, without generating; write samples, results and figures"
+    src = Path(src)
+    if not src.exists(): raise FileNotFoundError(f'{src} not found: rescore needs an evaluate folder or a file of saved outputs')
+    folder = src.is_dir()
+    samples = src/'samples.jsonl' if folder else src
+    if not samples.exists(): raise FileNotFoundError(f'{samples} not found: rescore needs a finished evaluate folder '
+                                                     '(run `metamath evaluate` with this --out; its cache makes it cheap)')
+    res = json.loads((src/'results.json').read_text()) if folder and (src/'results.json').exists() else {}
+    dataset = dataset or res.get('dataset')
+    if dataset not in KINDS: raise ValueError(f'{src}: which test set? pass dataset= ({", ".join(KINDS)}); got {dataset!r}')
+    texts = {}
+    for k,r in enumerate(_saved_rows(samples), 1):
+        t = r.get('output', r.get('text'))
+        if 'id' not in r or not isinstance(t, str): raise ValueError(f"{samples}:{k}: no saved 'output' (or 'text') to re-score")
+        texts.setdefault(r['id'], {})[r.get('sample', 0)] = t
+    by_id = {r['id']: r for r in load_data(dataset, 'test', data)}
+    miss = [i for i in texts if i not in by_id]
+    if miss: raise ValueError(f"{samples}: ids not in {dataset} test: {miss[:3]}")
+    ks = tuple(sorted({1, *(int(k.split('@')[1]) for k in res if k.startswith('maj@'))}))
+    for k in [k for k in res if k.startswith(('maj@', 'pass@'))] + ['by_subject_level', 'by_subject_level_n', 'by_length']: res.pop(k, None)
+    res = {'dataset': dataset, 'model': str(src), **res, 'rescored': time.strftime('%Y-%m-%dT%H:%M:%S'), 'rescored_from': str(samples)}
+    out = Path(out) if out else src if folder else src.with_name(src.name + '.rescored')
+    out.mkdir(parents=True, exist_ok=True)
+    return _score_and_write(res, [by_id[i] for i in texts], [[t[j] for j in sorted(t)] for t in texts.values()],
+                            dataset, out, ks, workers, figures)
+
 # %% ../nbs/07_evaluate.ipynb #141c4856
 @call_parse
 def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`) or hub id; openai: served name
@@ -238,8 +405,13 @@ def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`
                  ks:str='1',            # comma list of k for maj@k / pass@k
                  batch_size:int=None,   # hf: rows per `generate` call; vllm: samples per call (results are saved after each)
                  base_url:str=None,     # openai backend: server URL (key from $OPENAI_API_KEY)
-                 data:str=None):        # data folder (default $METAMATH_DATA or ../shared/data)
+                 data:str=None,         # data folder (default $METAMATH_DATA or ../shared/data)
+                 rescore:bool=False):   # score the generations saved in --out again (no model, no generation)
     "Evaluate a model on GSM8K / MATH under the paper's protocol; print and save the scorecard"
+    if rescore:   # --out: a finished evaluate folder, or a .jsonl(.gz) of saved outputs (with --dataset)
+        res = globals()['rescore'](out or f'runs/eval/{dataset}', dataset if out and not Path(out).is_dir() else None, data)
+        print(_md(res['dataset'], res['model'], res))
+        return res
     if not model: raise ValueError('metamath evaluate: --model is required (a folder, an alias such as smollm2, or a hub id)')
     bs = {'hf': 'batch_size', 'vllm': 'chunk_size'}.get(backend)
     kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url}.items() if k and v is not None}

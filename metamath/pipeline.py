@@ -27,7 +27,7 @@ DEFAULTS = {
     'finetune': dict(student='smollm2', original=0, mix=['original', 'AnsAug', 'Rephrased', 'SV', 'FOBAR'],
                      launch='', epochs=3.0, max_steps=0, lr=2e-5, warmup_ratio=0.03, batch_size=128, micro_batch_size=4,
                      max_len=512, packing=True, lora_r=0, lora_alpha=16, lora_dropout=0.05, grad_ckpt=False,
-                     precision='auto', save_every=1000, threads=0),
+                     precision='auto', save_every=1000, threads=0, template='metamath'),
     'evaluate': dict(datasets=['gsm8k'], limit=0, backend='hf', batch_size=16, baseline=True, max_tokens=0),
     'ablation': dict(arms={}),
 }
@@ -190,7 +190,7 @@ def train_command(cfg:dict, data:str, out:str)->list[str]:
             '--lr', str(f['lr']), '--warmup_ratio', str(f['warmup_ratio']), '--batch_size', str(f['batch_size']),
             '--micro_batch_size', str(f['micro_batch_size']), '--max_len', str(f['max_len']), '--lora_r', str(f['lora_r']),
             '--lora_alpha', str(f['lora_alpha']), '--lora_dropout', str(f['lora_dropout']), '--precision', f['precision'],
-            '--save_every', str(f['save_every']), '--seed', str(cfg['run']['seed']), '--no-progress']
+            '--save_every', str(f['save_every']), '--seed', str(cfg['run']['seed']), '--template', f['template'], '--no-progress']
     if not f['packing']: args.append('--no-packing')
     if f['grad_ckpt']: args.append('--grad_ckpt')
     if f['launch']: return [sys.executable, '-m', 'accelerate.commands.launch', '--config_file', f['launch'], '-m', 'metamath.train', *args]
@@ -225,7 +225,7 @@ def do_evaluate(cfg:dict, d:Path, model:str)->dict:
     for ds in e['datasets']:
         r = evaluate(model, ds, e['backend'], d/ds, limit=e['limit'] or None, max_tokens=e['max_tokens'] or None,
                      data=_data(cfg), backend_kw=kw)
-        out[ds] = {k: r[k] for k in ('questions', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_strict', 'wall_s', 'generation')}
+        out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
     return out
 
 # %% ../nbs/08_pipeline.ipynb #ecbadad6
@@ -286,11 +286,12 @@ def write_report(cfg:dict, run:Path, res:dict, figdir:Path)->Path:
         L += [f"- **{nm}**: {ft['samples']} samples {ft['types']}, {ft['steps']} steps, loss {ft['loss_first']:.3f} → "
               f"{ft['loss_last']:.3f}, {ft['tok_per_s']:.0f} tokens/s", f"  `{ft['command']}`"]
     L += ['', f"![loss]({os.path.relpath(res['figures']['loss'], run)})", '', '## Evaluation (zero-shot, greedy; % with 95% CI)', '']
-    rows = [dict(model=nm, dataset=ds, n=e['questions'], strict=_pct(e['strict']), flexible=_pct(e['flexible']),
+    rows = [dict(model=nm, dataset=ds, n=e['questions'], paper=_pct(e['paper']) if 'paper' in e else '-', strict=_pct(e['strict']), flexible=_pct(e['flexible']),
                  symbolic=_pct(e['symbolic']), invalid=f"{100*e['invalid']:.1f}", no_answer_is=f"{100*e['invalid_strict']:.1f}")
             for nm,ev in res['evaluate'].items() for ds,e in ev.items()]
-    L += [_table(rows, ['model', 'dataset', 'n', 'strict', 'flexible', 'symbolic', 'invalid', 'no_answer_is']), '',
-          '`invalid`: no answer found by any rule; `no_answer_is`: no `The answer is:` line (the strict score counts it wrong).', '',
+    L += [_table(rows, ['model', 'dataset', 'n', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'no_answer_is']), '',
+          "`paper`: the score the original eval_gsm8k.py / eval_math.py print; `invalid`: no answer found by any rule; "
+          "`no_answer_is`: no `The answer is:` line (the paper and strict scores count it wrong).", '',
           f"![before/after]({os.path.relpath(res['figures']['before_after'], run)})", '']
     p = run/'report.md'; p.write_text('\n'.join(L) + '\n')
     return p
@@ -318,7 +319,7 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     sa = Stage(run, 'analyse', dict(cfg['analyse'], seed=seed, original=cfg['finetune']['original']), [sf])
     res['analyse'] = go(sa, lambda d: do_analyse(cfg, d, kept, datasets))
     arms = {'student': cfg['finetune']['mix'], **cfg['ablation']['arms']}
-    ft_cfg = {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads')}
+    ft_cfg = {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads') and (k, v) != ('template', 'metamath')}  # the default template keeps older stamps
     res['finetune'], res['evaluate'] = {}, {}
     if cfg['evaluate']['baseline']:
         se = Stage(run, 'eval_base', dict(cfg['evaluate'], model=cfg['finetune']['student'], data=data))

@@ -4,20 +4,21 @@
 
 # %% ../nbs/06_finetune.ipynb #11b8edce
 from __future__ import annotations
-import json, math, os, random, shutil, time
+import itertools, json, math, os, random, shutil, time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from fastcore.meta import delegates
 from fastcore.script import call_parse
-from .data import JsonlWriter, load_data, read_jsonl, write_json, write_jsonl
+from .data import HUB_ID, JsonlWriter, Skipped, iter_records, load_data, read_jsonl, write_json, write_jsonl
 from .models import resolve_model
 
 # %% auto #0
-__all__ = ['ALPACA_PROMPT', 'COT_TRIGGER', 'gsm8k_to_metamath', 'math_to_metamath', 'load_train_records', 'format_prompt',
-           'encode_records', 'steps_per_epoch', 'step_indices', 'pack_rows', 'plan_step', 'collate', 'sample_losses',
-           'TrainConfig', 'load_model', 'latest_checkpoint', 'save_checkpoint', 'print0', 'RunLog', 'setup',
-           'train_step', 'train', 'save_final', 'fields_of', 'train_cli']
+__all__ = ['ALPACA_PROMPT', 'COT_TRIGGER', 'PAPER_PROMPT_INPUT', 'TEMPLATES', 'gsm8k_to_metamath', 'math_to_metamath',
+           'load_train_records', 'format_prompt', 'paper_source', 'encode_records', 'steps_per_epoch', 'step_indices',
+           'pack_rows', 'plan_step', 'collate', 'sample_losses', 'TrainConfig', 'load_model', 'latest_checkpoint',
+           'save_checkpoint', 'print0', 'RunLog', 'setup', 'train_step', 'train', 'save_final', 'fields_of',
+           'train_cli']
 
 # %% ../nbs/06_finetune.ipynb #7da8bb80
 __doc__ = """Fine-tune a causal LM on MetaMathQA-style data (Yu et al., ICLR 2024, sec. 3.4; metamath.md sec. 3).
@@ -65,35 +66,21 @@ def math_to_metamath(record:dict, # a `load_data('math', ...)` record
                 type='MATH_Original', original_question=record['question'])
 
 # %% ../nbs/06_finetune.ipynb #1a56e090
-def _check_rows(rows, where):
-    for r,w in zip(rows, where):
-        if not isinstance(r, dict): raise ValueError(f'{w}: expected an object with query and response')
-        for k in ('query', 'response'):
-            if k not in r: raise ValueError(f'{w}: missing field {k!r}')
-            if not isinstance(r[k], str) or not r[k].strip(): raise ValueError(f'{w}: field {k!r} must be a non-empty string')
-    return rows
-
-def load_train_records(data:str|Path, # `.json`/`.jsonl` of `query`/`response` rows, or `gsm8k`, `math`, `gsm8k+math`
-                       limit:int=0, # keep the first `limit` records (0: all)
+def load_train_records(data:str|Path, # a `.json`/`.jsonl`/`.parquet` file or hub id of `query`/`response` rows, or `gsm8k`, `math`, `gsm8k+math`
+                       limit:int=0, # keep the first `limit` usable records (0: all)
+                       skipped:Skipped|None=None, # counts the unusable rows of a file (pass one to read them)
+                       on_bad:str='skip', # unusable rows: skip (counted) | raise (file, row, field)
                       )->list[dict]:
-    "Training records in MetaMathQA's shape, from a file or the original train splits"
+    "Training records in MetaMathQA's shape, from a file or the hub (unusable rows skipped and counted), or the original train splits"
     conv = {'gsm8k': gsm8k_to_metamath, 'math': math_to_metamath}
     if all(n in conv for n in str(data).split('+')):
         rows = [conv[n](r) for n in str(data).split('+') for r in load_data(n, 'train')]
         return rows[:limit] if limit else rows
-    path = Path(data)
-    if not path.is_file(): raise FileNotFoundError(f'training data {data} not found: a .json/.jsonl file, or gsm8k, math, gsm8k+math')
-    if path.suffix == '.jsonl':
-        rows = read_jsonl(path)    # raises `JSONLError` (file:line) on a line that is not a JSON object
-        lines = [i for i,l in enumerate(path.read_text(encoding='utf-8').splitlines(), 1) if l.strip()]
-        where = [f'{path}:{i}' for i in lines]
-    elif path.suffix == '.json':
-        rows = json.loads(path.read_text(encoding='utf-8'))
-        if not isinstance(rows, list): raise ValueError(f'{path}: expected a JSON list of records')
-        where = [f'{path}: record {i}' for i in range(len(rows))]
-    else: raise ValueError(f'{path}: unsupported file type {path.suffix!r} (use .json or .jsonl)')
-    rows,where = (rows[:limit],where[:limit]) if limit else (rows,where)
-    return _check_rows(rows, where)
+    if not Path(data).exists() and (Path(data).suffix or not HUB_ID.fullmatch(str(data))):
+        raise FileNotFoundError(f'training data {data} not found: a .json/.jsonl/.parquet file, a hub id '
+                                '(meta-math/MetaMathQA), or gsm8k, math, gsm8k+math')
+    rows = iter_records(data, need=('query', 'response'), skipped=skipped, on_bad=on_bad)
+    return list(itertools.islice(rows, limit or None))
 
 # %% ../nbs/06_finetune.ipynb #0de61fef
 ALPACA_PROMPT = ("Below is an instruction that describes a task. Write a response that appropriately completes the "
@@ -106,28 +93,63 @@ def format_prompt(query:str, # the question
     "The Alpaca no-input prompt around `query`: identical at training and evaluation time"
     return ALPACA_PROMPT.format(instruction=query) + cot_trigger
 
+PAPER_PROMPT_INPUT = ("Below is an instruction that describes a task, paired with an input that provides further "
+                      "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
+                      "{instruction}\n\n### Input:\n{input}\n\n### Response:")
+
+def paper_source(query:str, # a MetaMathQA query
+                )->str:
+    "`train_math.py`'s source for `query`: its first line the instruction, any further lines the `### Input:` (T1-T3)"
+    head,*rest = query.split('\n')
+    inp = '\n'.join(rest)
+    return PAPER_PROMPT_INPUT.format(instruction=head, input=inp) if inp else ALPACA_PROMPT.format(instruction=head)
+
 # %% ../nbs/06_finetune.ipynb #18f644e7
-def encode_records(rows:list[dict], # records with `query` and `response`
-                   tok,                # a Hugging Face tokenizer
-                   max_len:int=512,    # longest sample in tokens
-                   truncation:str='drop', # what to do with longer samples: drop | keep (cut, losing the answer)
-                   cot_trigger:str=COT_TRIGGER,
-                  )->tuple[list[dict],dict]: # samples (`input_ids`, `labels`, `n_labels`, `row`), counts
-    "Tokenize `rows` as `format_prompt(query)` + ' ' + response + EOS, with labels on the response only"
-    if truncation not in ('drop', 'keep'): raise ValueError(f"truncation must be 'drop' or 'keep', not {truncation!r}")
-    if tok.eos_token_id is None: raise ValueError('the tokenizer has no EOS token: a response must end with one')
+TEMPLATES = ('metamath', 'paper')
+
+def _encode_metamath(rows, tok, max_len, cot_trigger):
+    "(ids cut to `max_len`, prompt tokens, full length): `format_prompt(query)` + ' ' + response + EOS, apart"
     P = tok([format_prompt(r['query'], cot_trigger) for r in rows])['input_ids']
     R = tok([' ' + r['response'] for r in rows], add_special_tokens=False)['input_ids']
-    samples,st = [],dict(records=len(rows), truncated=0, dropped=0)
-    for i,(p,r) in enumerate(zip(P, R)):
+    for p,r in zip(P, R):
         ids = p + r + [tok.eos_token_id]
-        if len(ids) > max_len:
-            st['truncated'] += 1
-            if truncation == 'drop' or len(p) >= max_len: st['dropped'] += 1; continue
-            ids = ids[:max_len]
-        samples.append(dict(input_ids=ids, labels=[-100]*len(p) + ids[len(p):], n_labels=len(ids)-len(p), row=i))
-    st.update(samples=len(samples), tokens=sum(len(s['input_ids']) for s in samples),
-              label_tokens=sum(s['n_labels'] for s in samples))
+        yield ids[:max_len], len(p), len(ids)
+
+def _encode_paper(rows, tok, max_len, cot_trigger):
+    "(ids, source tokens, full length) as `train_math.py`: source + response + EOS text in one string (T4-T6)"
+    src = [paper_source(r['query']) for r in rows]
+    text = [s + r['response'] + tok.eos_token for s,r in zip(src, rows)]
+    F,S = tok(text)['input_ids'],tok(src, truncation=True, max_length=max_len)['input_ids']
+    for t,f,s in zip(text, F, S):
+        ids = f if len(f) <= max_len else tok(t, truncation=True, max_length=max_len)['input_ids']
+        yield ids, sum(x != tok.pad_token_id for x in s), len(f)
+
+def encode_records(rows:list[dict], # records with `query` and `response` (and `type`, for the counts per type)
+                   tok,                # a Hugging Face tokenizer
+                   max_len:int=512,    # longest sample in tokens
+                   truncation:str='auto', # longer samples: drop | keep (cut, losing the answer) | auto (paper: keep, else drop)
+                   cot_trigger:str=COT_TRIGGER, # metamath template: appended to the prompt, as at evaluation
+                   template:str='metamath', # metamath (this repo's prompt) | paper (train_math.py's, T1-T6)
+                  )->tuple[list[dict],dict]: # samples (`input_ids`, `labels`, `n_labels`, `row`), counts
+    "Tokenize `rows` under `template`, labels on the response (and EOS) only; count what is cut or dropped, per type"
+    if template not in TEMPLATES: raise ValueError(f"template must be 'metamath' or 'paper', not {template!r}")
+    if truncation == 'auto': truncation = 'keep' if template == 'paper' else 'drop'
+    if truncation not in ('drop', 'keep'): raise ValueError(f"truncation must be 'drop' or 'keep', not {truncation!r}")
+    if tok.eos_token_id is None: raise ValueError('the tokenizer has no EOS token: a response must end with one')
+    enc = (_encode_paper if template == 'paper' else _encode_metamath)(rows, tok, max_len, cot_trigger)
+    keys = ('records', 'samples', 'truncated', 'dropped', 'no_labels', 'tokens', 'label_tokens')
+    samples,st,by = [],dict(template=template, truncation=truncation, **dict.fromkeys(keys, 0)),{}
+    for i,(ids,n_p,n) in enumerate(enc):
+        t = by.setdefault(str(rows[i].get('type') or 'untyped'), dict.fromkeys(keys, 0))
+        cut = n > max_len
+        drop = cut and (truncation == 'drop' or (template == 'metamath' and n_p >= max_len))
+        n_p = min(n_p, len(ids))
+        s = None if drop else dict(input_ids=ids, labels=[-100]*n_p + ids[n_p:], n_labels=len(ids)-n_p, row=i)
+        for d in (st, t):
+            d['records'] += 1; d['truncated'] += cut; d['dropped'] += drop
+            if s: d['samples'] += 1; d['no_labels'] += not s['n_labels']; d['tokens'] += len(ids); d['label_tokens'] += s['n_labels']
+        if s: samples.append(s)
+    st['by_type'] = dict(sorted(by.items()))
     return samples, st
 
 # %% ../nbs/06_finetune.ipynb #f03f7996
@@ -207,7 +229,8 @@ def sample_losses(model, samples:list[dict], mbs:list, pad_id:int, packed:bool)-
 @dataclass
 class TrainConfig:
     "Every knob of a fine-tuning run; the defaults are the paper's 7B/13B recipe"
-    data:str='gsm8k'          # `.json`/`.jsonl` of MetaMathQA-style rows, or gsm8k, math, gsm8k+math (train splits)
+    data:str='gsm8k'          # `.json`/`.jsonl`/`.parquet` of MetaMathQA-style rows, the hub id meta-math/MetaMathQA, or gsm8k, math, gsm8k+math
+    on_bad:str='skip'         # unusable rows (blank, malformed): skip, counted with row numbers in the log and config.json | raise
     model:str='smollm2'       # alias (smollm2, tiny), folder or hub id
     out:str='runs/finetune'   # run folder: config.json, log.jsonl, checkpoints/, final/
     limit:int=0               # use the first `limit` records (0: all)
@@ -221,11 +244,12 @@ class TrainConfig:
     batch_size:int=128        # global batch: samples per optimizer step, over all processes
     micro_batch_size:int=4    # rows per forward on each process (a row is one sample unless packed)
     max_len:int=512           # longest sample in tokens
-    truncation:str='drop'     # longer samples: drop, or keep their first `max_len` tokens
+    template:str='metamath'   # metamath (one prompt with the trigger, as evaluated) | paper (train_math.py's, T1-T6)
+    truncation:str='auto'     # longer samples: drop, keep their first `max_len` tokens, or auto (paper: keep; metamath: drop)
     packing:bool=True         # pack samples into rows; else pad
     pack_len:int=0            # tokens per packed row (0: `max_len`)
     bucket:bool=True          # unpacked: sort each step's samples by length before splitting into micro-batches
-    cot_trigger:str=COT_TRIGGER # appended to the prompt, as at evaluation
+    cot_trigger:str=COT_TRIGGER # metamath template: appended to the prompt, as at evaluation (paper: none, T3)
     precision:str='auto'      # auto (bf16 on GPUs that have it, else fp32) | bf16 | fp16 | no
     attn:str='auto'           # attention: auto (flash_attention_2 if installed on GPU, else sdpa) | sdpa | eager | ...
     grad_ckpt:bool=False      # gradient checkpointing
@@ -294,8 +318,10 @@ _COSMETIC = {'out', 'resume', 'progress', 'report_to', 'save_every', 'save_total
 
 def _check_same_run(cfg:TrainConfig, out:Path):
     "Refuse to resume a run with a config that would change its loss curve"
-    old = json.loads((out/'config.json').read_text())
-    diff = [f'{k}: {old.get(k)!r} -> {v!r}' for k,v in asdict(cfg).items() if k not in _COSMETIC and old.get(k) != v]
+    same = lambda d: dict(d, truncation=d['truncation'] if d['truncation'] != 'auto' else 'keep' if d['template'] == 'paper' else 'drop')
+    new = same(asdict(cfg))
+    old = same({**asdict(TrainConfig()), 'template': 'metamath', **json.loads((out/'config.json').read_text())})  # older runs: defaults
+    diff = [f'{k}: {old.get(k)!r} -> {v!r}' for k,v in new.items() if k not in _COSMETIC and old.get(k) != v]
     if diff: raise ValueError(f'{out} holds a run with another config ({"; ".join(diff)}): use a new --out, or --no-resume')
 
 # %% ../nbs/06_finetune.ipynb #0287a937
@@ -335,23 +361,30 @@ def _accelerator(cfg:TrainConfig):
     return Accelerator(mixed_precision=prec, log_with=None if cfg.report_to == 'none' else cfg.report_to, project_dir=cfg.out)
 
 def setup(cfg:TrainConfig):
-    "Accelerator, tokenizer, encoded samples, prepared model and optimizer, scheduler, total steps"
+    "Accelerator, tokenizer, encoded samples, prepared model and optimizer, scheduler, total steps, data report"
     import torch
     from accelerate.utils import set_seed
     from transformers import AutoTokenizer, get_scheduler
     acc = _accelerator(cfg); set_seed(cfg.seed)
     path = resolve_model(cfg.model)
     tok = AutoTokenizer.from_pretrained(path)
-    samples,st = encode_records(load_train_records(cfg.data, cfg.limit), tok, cfg.max_len, cfg.truncation, cfg.cot_trigger)
-    if not samples: raise ValueError(f'no training samples left from {cfg.data} (all longer than max_len={cfg.max_len}?)')
-    print0(f'data {cfg.data}: {st}; {acc.num_processes} process(es), {acc.distributed_type}')
+    sk = Skipped()
+    rows = load_train_records(cfg.data, cfg.limit, sk, cfg.on_bad)
+    print0(sk.summary(str(cfg.data)))
+    samples,st = encode_records(rows, tok, cfg.max_len, cfg.truncation, cfg.cot_trigger, cfg.template)
+    report = dict(skipped=sk.total, skipped_rows=sk.to_dict(), **st)
+    if not samples: raise ValueError(f'no training samples left from {cfg.data} ({sk.total} rows skipped; '
+                                     f'{st["dropped"]} longer than max_len={cfg.max_len} dropped)')
+    print0(f'data {cfg.data}: ' + json.dumps({k:v for k,v in st.items() if k != 'by_type'}) +
+           f'; {acc.num_processes} process(es), {acc.distributed_type}')
+    for t,c in st['by_type'].items(): print0(f'  {t}: ' + ', '.join(f'{k} {v:,}' for k,v in c.items()))
     total = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch(len(samples), cfg.batch_size))
     model = load_model(cfg, path)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     model,popt = acc.prepare(model, opt)     # together: FSDP2 swaps the optimizer's parameters for the sharded ones
     sched = get_scheduler(cfg.schedule, opt, num_warmup_steps=math.ceil(cfg.warmup_ratio * total), num_training_steps=total)
     acc.register_for_checkpointing(sched)
-    return acc, tok, samples, model, popt, sched, total
+    return acc, tok, samples, model, popt, sched, total, report
 
 # %% ../nbs/06_finetune.ipynb #6acb6e4b
 def train_step(acc, model, samples:list[dict], idxs:list[int], cfg:TrainConfig, pad_id:int)->dict:
@@ -359,7 +392,7 @@ def train_step(acc, model, samples:list[dict], idxs:list[int], cfg:TrainConfig, 
     pack_len = (cfg.pack_len or cfg.max_len) if cfg.packing else 0
     mbs = plan_step([len(samples[i]['input_ids']) for i in idxs], cfg.micro_batch_size, pack_len, cfg.bucket,
                     acc.num_processes, acc.process_index)
-    n_items = sum(samples[i]['n_labels'] for i in idxs) / acc.num_processes
+    n_items = max(1, sum(samples[i]['n_labels'] for i in idxs)) / acc.num_processes  # 1: a step of label-less samples (T6)
     loss,useful,computed = 0.0,0,0
     for k,mb in enumerate(mbs):
         b = {key:v.to(acc.device) for key,v in collate([samples[i] for i in idxs], mb, pad_id, cfg.packing).items()}
@@ -378,18 +411,18 @@ def train(cfg:TrainConfig)->Path:
     out = Path(cfg.out)
     start,ck = 0,latest_checkpoint(out) if cfg.resume else None
     if ck: _check_same_run(cfg, out)          # before any work: a mismatched resume fails at once
-    acc,tok,samples,model,opt,sched,total = setup(cfg)
+    acc,tok,samples,model,opt,sched,total,report = setup(cfg)
     if ck:
         acc.load_state(str(ck))
         start = json.loads((ck/'progress.json').read_text())['step']
         print0(f'resumed from {ck} at step {start}')
-    if acc.is_main_process: out.mkdir(parents=True, exist_ok=True); write_json(out/'config.json', asdict(cfg), indent=1)
+    if acc.is_main_process: out.mkdir(parents=True, exist_ok=True); write_json(out/'config.json', dict(asdict(cfg), data_report=report), indent=1)
     log,spe = RunLog(acc, out, start, cfg),steps_per_epoch(len(samples), cfg.batch_size)
     bar = tqdm(total=total, initial=start, disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
     model.train()
     for step in range(start, total):
         t0,idxs = time.time(),step_indices(len(samples), cfg.batch_size, step, cfg.seed)
-        m = train_step(acc, model, samples, idxs, cfg, tok.pad_token_id)
+        m = train_step(acc, model, samples, idxs, cfg, tok.eos_token_id if tok.pad_token_id is None else tok.pad_token_id)
         gn = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float('inf'))
         lr = sched.get_last_lr()[0]
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)

@@ -1,6 +1,7 @@
 """Process-level tests of `metamath.train` (nbs/06_finetune.ipynb): a run killed with SIGKILL after a checkpoint
 resumes to the same loss curve; two processes (DDP on gloo) agree with one on the same global batch; bad data
-stops the CLI with its file and line. All on the tiny random Llama with the real SmolLM2 tokenizer."""
+stops the CLI with its file and line (--on_bad raise); the released MetaMathQA shape,
+blank rows and all, trains with --template paper. All on the tiny random Llama with the real SmolLM2 tokenizer."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
@@ -76,12 +77,37 @@ def test_two_processes_agree(tmp_path):
     assert wa.keys() == wb.keys()
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-4
 
+def _released(path):
+    "A file in the released MetaMathQA-395K.json shape (one JSON array), with blank rows like the released file's"
+    from metamath.data import load_data
+    from metamath.train import gsm8k_to_metamath
+    types = ['GSM_AnsAug', 'GSM_Rephrased', 'GSM_SV', 'GSM_FOBAR'] * 3
+    rows = [dict(query=r['question'], response=gsm8k_to_metamath(r, keep_hash=True)['response'], type=t,
+                 original_question=r['question']) for r,t in zip(load_data('gsm8k', 'train', limit=12), types)]
+    rows[3]['query'] = 'FOBAR line one\nIf we know the answer to the above question is 4, what is the value of unknown variable x?'
+    rows[4]['query'] = ''; rows[9]['query'] = ' '
+    path.write_text(json.dumps(rows))
+    return path
+
+def test_released_file_trains_with_paper_template(tmp_path):
+    "The released shape with blank rows trains with --template paper; the log and config.json name the skipped rows"
+    data = _released(tmp_path/'MetaMathQA-395K.json')
+    res = subprocess.run([PY, '-m', 'metamath.train', *ARGS, '--data', str(data), '--template', 'paper', '--max_steps', '2',
+                          '--save_every', '0', '--out', str(tmp_path/'o')], cwd=ROOT, env=_env(), capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f'{data}: skipped 2 rows: 2 blank query (rows 5, 10)' in res.stdout, res.stdout[-2000:]
+    rep = json.loads((tmp_path/'o'/'config.json').read_text())
+    assert rep['template'] == 'paper' and rep['data_report']['skipped_rows'] == {'blank query': {'count': 2, 'rows': [5, 10]}}
+    assert rep['data_report']['samples'] == 10 and rep['data_report']['by_type']['GSM_FOBAR']['samples'] == 3
+    assert [r['step'] for r in _log(tmp_path/'o')] == [1, 2]
+
 def test_bad_data_names_file_and_line(tmp_path):
-    "A row without a response stops the CLI before training, naming the file, line and field"
+    "With --on_bad raise, a row without a response stops the CLI before training, naming the file, line and field"
     bad = tmp_path/'bad.jsonl'
     bad.write_text('{"query": "1+1?", "response": "2\\nThe answer is: 2"}\n{"query": "2+2?"}\n')
-    res = subprocess.run([PY, '-m', 'metamath.train', '--data', str(bad), '--model', 'tiny', '--out', str(tmp_path/'o')],
-                         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    res = subprocess.run([PY, '-m', 'metamath.train', '--data', str(bad), '--model', 'tiny', '--on_bad', 'raise',
+                          '--out', str(tmp_path/'o')], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode != 0
-    assert f"{bad}:2: missing field 'response'" in res.stderr, res.stderr[-2000:]
+    assert f"{bad}:2: missing response" in res.stderr, res.stderr[-2000:]
     assert not (tmp_path/'o'/'log.jsonl').exists()

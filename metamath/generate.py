@@ -447,8 +447,10 @@ class OpenAIBackend(Backend):
                  request_kwargs:dict|None=None, # extra fields for every request (e.g. `extra_body`)
                  http:str='auto', # HTTP stack: aiohttp (the SDK's `DefaultAioHttpClient`, less CPU per request), httpx, or auto
                  chat:bool|str='auto', # string prompts as chat messages: True, False, or auto (chat where completions are refused)
-                 system:str|None=SYSTEM): # system message before a string prompt sent as chat (None: none)
-        store_attr('model,api_key_env,concurrency,timeout,max_retries,backoff,max_backoff,http,system')
+                 system:str|None=SYSTEM, # system message before a string prompt sent as chat (None: none)
+                 samples_per_request:int=1): # samples of one prompt asked in one request (`n`); >1 bills the prompt once
+        store_attr('model,api_key_env,concurrency,timeout,max_retries,backoff,max_backoff,http,system,samples_per_request')
+        if int(samples_per_request) < 1: raise ValueError(f'samples_per_request must be >= 1, got {samples_per_request}')
         self.base_url = base_url or os.environ.get('OPENAI_BASE_URL')
         self.request_kwargs = request_kwargs or {}
         self.chat = chat_mode(chat)
@@ -463,7 +465,8 @@ class OpenAIBackend(Backend):
 
     def config(self)->dict:
         return dict(self.ident, base_url=self.base_url, api_key_env=self.api_key_env, concurrency=self.concurrency,
-                    timeout=self.timeout, max_retries=self.max_retries, chat=self.chat)
+                    timeout=self.timeout, max_retries=self.max_retries, chat=self.chat,
+                    samples_per_request=self.samples_per_request)
 
     def _key(self)->str:
         key = os.environ.get(self.api_key_env or '')
@@ -537,7 +540,7 @@ def _messages(self:OpenAIBackend, prompt)->list:
 @patch
 async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
     "The JSON body of one completion: `client.post` (the SDK's raw call) skips its request transforms and response models"
-    kw = dict(model=self.model, max_tokens=sp.max_tokens, temperature=sp.temperature, top_p=sp.top_p, n=1, **self.request_kwargs)
+    kw = dict(model=self.model, max_tokens=sp.max_tokens, temperature=sp.temperature, top_p=sp.top_p, n=r.n, **self.request_kwargs)
     kw |= kw.pop('extra_body', None) or {}
     opts = {k: v for k,o in (('headers', 'extra_headers'), ('params', 'extra_query')) if (v := kw.pop(o, None))}
     if sp.stop: kw['stop'] = list(sp.stop)
@@ -548,23 +551,27 @@ async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
     return await client.post('/chat/completions' if chat else '/completions', body=kw, cast_to=object, options=opts)
 
 @patch
-def _parse(self:OpenAIBackend, resp, r:Request, stop:tuple=())->Sample:
-    "The sample in `resp`, or `MalformedResponse`: exactly one choice with text and a finish reason; cut at `stop` here too"
+def _parse(self:OpenAIBackend, resp, r:Request, stop:tuple=())->list[Sample]:
+    "The `r.n` samples in `resp`, or `MalformedResponse`: `r.n` choices, each with text and a finish reason; cut at `stop` here too"
     ch = resp.get('choices') if isinstance(resp, dict) else None
-    if not isinstance(ch, list) or len(ch) != 1: raise MalformedResponse(f'{len(ch) if isinstance(ch, list) else "no"} choices')
+    if not isinstance(ch, list) or len(ch) != r.n: raise MalformedResponse(f'{len(ch) if isinstance(ch, list) else "no"} choices')
     d = lambda x: x if isinstance(x, dict) else {}     # any part of the body may be missing or of the wrong type
-    c = d(ch[0])
-    text = d(c.get('message')).get('content') if self._is_chat(r.prompt) else c.get('text')
-    if not isinstance(text, str) or not c.get('finish_reason'): raise MalformedResponse('choice without text or finish_reason')
-    fin, cut = c['finish_reason'], [text.find(s) for s in stop if s in text]
-    if cut: text, fin = text[:min(cut)], 'stop'         # a server that ignores (or caps the number of) stop strings
-    u = d(resp.get('usage'))
-    return Sample(text, fin, u.get('prompt_tokens'), u.get('completion_tokens'), r.start)
+    if r.n > 1: ch = sorted(ch, key=lambda c: d(c).get('index', 0) if isinstance(d(c).get('index', 0), int) else 0)
+    u, out = d(resp.get('usage')), []
+    nt = u.get('completion_tokens') if isinstance(u.get('completion_tokens'), int) else None
+    for i,c in enumerate(map(d, ch)):
+        text = d(c.get('message')).get('content') if self._is_chat(r.prompt) else c.get('text')
+        if not isinstance(text, str) or not c.get('finish_reason'): raise MalformedResponse('choice without text or finish_reason')
+        fin, cut = c['finish_reason'], [text.find(s) for s in stop if s in text]
+        if cut: text, fin = text[:min(cut)], 'stop'         # a server that ignores (or caps the number of) stop strings
+        ntok = nt if r.n == 1 or nt is None else nt // r.n + (i < nt % r.n)   # usage is per request: shared out evenly
+        out.append(Sample(text, fin, u.get('prompt_tokens'), ntok, r.start + i))
+    return out
 
 # %% ../nbs/02_generate.ipynb #450003f0
 @patch
-async def _call(self:OpenAIBackend, client, r:Request, sp:Sampling, sink)->Sample|str:
-    "One sample with retries: a `Sample`, or the reason it failed"
+async def _call(self:OpenAIBackend, client, r:Request, sp:Sampling, sink)->list[Sample]|str:
+    "One request's samples with retries, or the reason it failed"
     import openai
     for attempt in range(self.max_retries + 1):
         while (d := self._pause_until - time.monotonic()) > 0: await asyncio.sleep(d)
@@ -595,7 +602,7 @@ def _arun(coro):
 
 @patch
 def run(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
-    "Every sample of `reqs` as its own request, `concurrency` at a time"
+    "Every sample of `reqs` as its own request (or `samples_per_request` at a time), `concurrency` requests in flight"
     return _arun(self._run_all(reqs, sp, sink))
 
 @patch
@@ -617,11 +624,13 @@ async def _run_all(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
     # httpx's pool scans all of its connections for every request: pools of at most 16 keep that cheap at high concurrency
     clients = [AsyncOpenAI(base_url=self.base_url, api_key=self._key(), max_retries=0, timeout=self.timeout,
                            http_client=self._http_client()) for _ in range(-(-self.concurrency // 16))]
-    todo, self._pause_until = iter([Request(r.key, r.prompt, j, 1, r.seed) for r in reqs for j in r.indices]), 0.0
+    m = 1 if sp.temperature == 0 else self.samples_per_request   # greedy samples are one request each (the same text)
+    todo = iter([Request(r.key, r.prompt, j, min(m, r.start + r.n - j), r.seed) for r in reqs for j in range(r.start, r.start + r.n, m)])
+    self._pause_until = 0.0
     async def worker(client):
         for one in todo:
             res = await self._call(client, one, sp, sink)
-            if isinstance(res, Sample): sink.done(one, [res], res.prompt_tokens or 0)
+            if isinstance(res, list): sink.done(one, res, res[0].prompt_tokens or 0)
             else: sink.fail(one, res)
     try: await asyncio.gather(*[worker(clients[i % len(clients)]) for i in range(self.concurrency)])
     finally:

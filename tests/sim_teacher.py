@@ -14,7 +14,7 @@
 Every choice is a function of (prompt, seed), so a re-run gives the same samples.
 """
 from __future__ import annotations
-import hashlib, re, sys
+import hashlib, random, re, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -74,21 +74,21 @@ class SimTeacher:
 
     def answer(self, prompt:str, seed)->str:
         "The simulated completion of one bootstrap prompt"
-        p = prompt.rstrip(' ')
+        p, h = prompt.rstrip(' '), hashlib.blake2b(prompt.encode(), digest_size=16).hexdigest()
         if p.endswith(('Rewritten question:', 'Rephrase the above question:')):
             q = p.rsplit('Question: ', 1)[-1].rsplit('\n', 1)[0]
-            return ' ' + self.rephrase(q, seed)
+            return ' ' + self.rephrase(q, h, seed)
         if p.endswith(('Statement:', 'Result:')):
             q = p.rsplit('Question: ', 1)[-1].rsplit('\n', 1)[0].strip()
             ask, _, ans = q.rpartition(' The answer is ')
             return ' ' + statement(ask, ans.rstrip('.'))
         q = p.rsplit('\nQuestion: ', 1)[-1].removeprefix('Question: ')
         q = re.sub(r"\n(?:Solution:|A: Let's think step by step\.)\s*$", '', q)
-        return self.solve(q, prompt, seed)
+        return self.solve(q, h, seed)
 
-    def rephrase(self, q:str, seed)->str:
+    def rephrase(self, q:str, h:str, seed)->str:
         body, ask = split_question(q, '$' in q)
-        opener = f'{OPEN_A[int(u(q, seed, "a") * len(OPEN_A))]} {OPEN_B[int(u(q, seed, "b") * len(OPEN_B))]}:'
+        opener = f'{OPEN_A[int(u(h, seed, "a") * len(OPEN_A))]} {OPEN_B[int(u(h, seed, "b") * len(OPEN_B))]}:'
         return f'{opener} {ask} {body}'.strip()
 
     def find(self, q:str):
@@ -102,6 +102,7 @@ class SimTeacher:
         return None, None, None, None
 
     def solve(self, q:str, prompt:str, seed)->str:
+        "`prompt`: the prompt's hash (every draw is a function of it and `seed`)"
         ds, method, gold, rec = self.find(q)
         if gold is None: return ' I cannot tell which quantity is asked for.'
         ok = u(prompt, seed, 'ok') < RATES[ds][method]
@@ -115,7 +116,7 @@ class SimTeacher:
         if ok and rec is not None and not re.search(re.escape(str(gold)), body): body += f' This gives {gold}.'
         v = u(prompt, seed, 'mode')
         if v < NO_LINE: return ' ' + re.sub(r'\\boxed\{', '{', body) + f'\nSo we get {ans}.'
-        if v < NO_LINE + RAMBLE: return ' ' + body + ' ' + ' '.join(FILLER[int(u(prompt, seed, i) * len(FILLER))] for i in range(4000))
+        if v < NO_LINE + RAMBLE: return ' ' + body + ' ' + ' '.join(random.Random(u(prompt, seed, 'r')).choices(FILLER, k=1500))
         return f' {body}\nThe answer is: {ans}'
 
 
@@ -129,11 +130,9 @@ def wrong(gold:str, x:float)->str:
 
 
 def fill(text:str, *key)->str:
-    "`text` with a seeded filler word after about every seventh space (outside nothing: the words are harmless)"
-    ws = text.split(' ')
-    out = []
-    for i, w in enumerate(ws):
+    "`text` with a seeded filler word after every seventh word (not next to LaTeX), so samples differ in many 3-grams"
+    rng, out = random.Random(u(*key)), []
+    for i, w in enumerate(text.split(' ')):
         out.append(w)
-        if i % 7 == 3 and '$' not in w and '\\' not in w:
-            out.append(FILLER[int(u(*key, i) * len(FILLER))])
+        if i % 7 == 3 and '$' not in w and '\\' not in w: out.append(rng.choice(FILLER))
     return ' '.join(out)

@@ -217,11 +217,19 @@ def main(argv=None):
     asyncio.run(_serve(make_app(model, a.served_name or a.model, opts), a.port))
 
 
+def _die_with_parent():
+    "In the child: be sent SIGTERM when the parent dies (Linux), so a killed test or benchmark leaves no server behind"
+    try:
+        import ctypes, signal
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass
+
+
 class ServerProcess:
     "Start `openai_server.py` in a subprocess; `.url`, `.stats()`, `.control(**settings)`; stop it on exit"
     def __init__(self, *args:str, env:dict|None=None, timeout:float=180):
         self.proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
         t0 = time.time(); self.url = None
         while time.time() - t0 < timeout:
             line = self.proc.stdout.readline()

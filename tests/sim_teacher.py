@@ -30,6 +30,7 @@ OPEN_B = ['this problem', 'the following', 'this question', 'the problem below',
 OPENER_RX = re.compile(rf"^(?:{'|'.join(OPEN_A)}) (?:{'|'.join(sorted(OPEN_B, key=len, reverse=True))}): ", re.I)
 FILLER = ('so then now here thus next also again clearly indeed first second finally well okay note recall hence '
           'therefore since because given simply directly carefully quickly easily altogether overall basically').split()
+FILLER_SET = set(FILLER)
 SV_TAIL = re.compile(r'\s*What is the value of unknown variable \$?[xX]\$?\?\s*$')
 FOBAR_SPLIT = re.compile(r'\n(?:### )?If we know the answer to the above question is ')
 
@@ -38,7 +39,7 @@ def u(*parts)->float:
     "A uniform number in [0, 1) from `parts`"
     return int(hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest(), 16) / 2**64
 
-def bag(s:str)->tuple: return tuple(sorted(norm_question(s).split()))
+def bag(s:str)->tuple: return tuple(sorted(w for w in norm_question(s).split() if w not in FILLER_SET))
 def statement(ask:str, answer:str)->str: return f"{ask.strip().rstrip(' ?.')} is {answer}."
 
 
@@ -89,7 +90,7 @@ class SimTeacher:
     def rephrase(self, q:str, h:str, seed)->str:
         body, ask = split_question(q, '$' in q)
         opener = f'{OPEN_A[int(u(h, seed, "a") * len(OPEN_A))]} {OPEN_B[int(u(h, seed, "b") * len(OPEN_B))]}:'
-        return f'{opener} {ask} {body}'.strip()
+        return fill(f'{opener} {ask} {body}'.strip(), h, seed, 'q', every=6)
 
     def find(self, q:str):
         "(dataset, method, gold, reference record or None) of a solve query"
@@ -129,10 +130,11 @@ def wrong(gold:str, x:float)->str:
     return f'{gold}+{d}'
 
 
-def fill(text:str, *key)->str:
-    "`text` with a seeded filler word after every seventh word (not next to LaTeX), so samples differ in many 3-grams"
-    rng, out = random.Random(u(*key)), []
-    for i, w in enumerate(text.split(' ')):
-        out.append(w)
-        if i % 7 == 3 and '$' not in w and '\\' not in w: out.append(rng.choice(FILLER))
+def fill(text:str, *key, every:int=6)->str:
+    "`text` with a seeded filler word after every `every`-th word or so (never inside LaTeX), so samples differ in many 3-grams"
+    rng, out, since, math = random.Random(u(*key)), [], 0, False
+    for w in text.split(' '):
+        out.append(w); since += 1
+        math ^= w.count('$') % 2 == 1
+        if since >= every and not math and '$' not in w and '\\' not in w and '\n' not in w: out.append(rng.choice(FILLER)); since = 0
     return ' '.join(out)

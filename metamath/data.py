@@ -4,13 +4,15 @@
 
 # %% ../nbs/00_data.ipynb #aef23cbe
 from __future__ import annotations
-import json, os, re
+import collections, json, os, re
+from array import array
 from pathlib import Path
 from typing import Iterable, Iterator
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'DATASETS', 'MATH_SUBJECTS', 'JSONLError', 'iter_jsonl', 'read_jsonl', 'JsonlWriter', 'append_jsonl',
-           'write_jsonl', 'write_json', 'ncpus', 'find_data_dir', 'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
+__all__ = ['HUB_ID', 'DATA_ENV', 'DATASETS', 'MATH_SUBJECTS', 'JSONLError', 'iter_jsonl', 'read_jsonl', 'JsonlWriter',
+           'append_jsonl', 'write_jsonl', 'write_json', 'ncpus', 'Skipped', 'iter_records', 'find_data_dir',
+           'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
 
 # %% ../nbs/00_data.ipynb #6e36a8d7
 class JSONLError(ValueError):
@@ -46,13 +48,19 @@ class JsonlWriter:
         self.f = open(self.path, 'a', encoding='utf-8')
 
     def _repair(self)->int:
-        "Cut a torn last line (left by a kill mid-write); return the number of bytes dropped"
-        if not self.path.exists() or self.path.stat().st_size == 0: return 0
-        data = self.path.read_bytes()
-        if data.endswith(b'\n'): return 0
-        keep = data.rfind(b'\n') + 1
-        with open(self.path, 'r+b') as f: f.truncate(keep)
-        return len(data) - keep
+        "Cut a torn last line (left by a kill mid-write); return the number of bytes dropped. Reads only the tail"
+        if not self.path.exists(): return 0
+        with open(self.path, 'r+b') as f:
+            end = pos = f.seek(0, os.SEEK_END)
+            if end == 0: return 0
+            f.seek(end - 1)
+            if f.read(1) == b'\n': return 0
+            keep = 0
+            while pos > 0:                          # back to the last newline, 64 KiB at a time
+                step = min(1 << 16, pos); pos -= step; f.seek(pos)
+                if (k := f.read(step).rfind(b'\n')) >= 0: keep = pos + k + 1; break
+            f.truncate(keep)
+        return end - keep
 
     def write(self, row:dict):
         "Append `row` as one line and flush it to the OS"
@@ -89,6 +97,98 @@ def write_json(path:str|Path, obj, **kwargs): # passed to `json.dumps` (e.g. `in
 def ncpus()->int:
     "CPU cores this process may run on (its affinity mask, which containers narrow), not the machine's count"
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
+# %% ../nbs/00_data.ipynb #8890f960
+class Skipped:
+    "Rows a reader skipped: a count per reason and every row number (1-based array position, or file line)"
+    def __init__(self): self.counts,self.rows = collections.Counter(),collections.defaultdict(lambda: array('q'))
+    def add(self, reason:str, row:int): self.counts[reason] += 1; self.rows[reason].append(row)
+    @property
+    def total(self)->int: return sum(self.counts.values())
+    def __bool__(self): return self.total > 0
+    def to_dict(self)->dict:
+        "`{reason: {'count': n, 'rows': [...]}}`, for a JSON report"
+        return {k: dict(count=n, rows=list(self.rows[k])) for k,n in self.counts.most_common()}
+    def summary(self, src='', show:int=10)->str:
+        "One line for a log: how many rows were skipped, why, and where"
+        if not self: return f'{src}: no rows skipped'
+        fmt = lambda k: f'{self.counts[k]} {k} (rows {", ".join(map(str, self.rows[k][:show]))}{", ..." if self.counts[k] > show else ""})'
+        return f'{src}: skipped {self.total:,} rows: ' + '; '.join(fmt(k) for k,_ in self.counts.most_common())
+    def __repr__(self): return self.summary('Skipped')
+
+# %% ../nbs/00_data.ipynb #692b72f5
+def _bad(row, need):
+    "Why `row` is unusable (None if it is fine)"
+    if not isinstance(row, dict): return 'not an object'
+    for k in need:
+        if k not in row: return f'missing {k}'
+        v = row[k]
+        if not isinstance(v, str): return f'{k} not a string'
+        if not v.strip(): return f'blank {k}'
+    return None
+
+def _rows_jsonl(path):
+    with open(path, encoding='utf-8') as f:
+        for i,line in enumerate(f, 1):
+            if not line.strip(): continue
+            try: yield i, json.loads(line)
+            except json.JSONDecodeError as e:
+                yield i, ValueError(f'invalid JSON at column {e.colno}' + ('' if line.endswith('\n') else ' (torn last line)'))
+
+def _rows_json(path):
+    import ijson
+    with open(path, 'rb') as f:
+        i = 0
+        try:
+            for i,row in enumerate(ijson.items(f, 'item', use_float=True), 1): yield i, row
+        except ijson.JSONError as e: raise ValueError(f'{path}: invalid JSON after row {i} (byte {f.tell():,}): {e}') from None
+
+def _rows_parquet(path):
+    import pyarrow.parquet as pq
+    i = 0
+    for b in pq.ParquetFile(path).iter_batches(batch_size=4096):
+        for row in b.to_pylist(): i += 1; yield i, row
+
+# %% ../nbs/00_data.ipynb #853ab194
+HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*/[\w.-]+')
+
+def _hub_reachable(timeout:float=3.)->bool:
+    import socket, urllib.parse
+    host = urllib.parse.urlparse(os.environ.get('HF_ENDPOINT', 'https://huggingface.co')).hostname
+    try: socket.setdefaulttimeout(timeout); socket.getaddrinfo(host, 443); return True
+    except OSError: return False
+    finally: socket.setdefaulttimeout(None)
+
+def _rows_hub(repo:str, split:str='train'):
+    "Rows of hub data set `repo`, streamed; offline, one clear line instead of minutes of retries"
+    if not os.environ.get('HF_HUB_OFFLINE') and not _hub_reachable():
+        raise ConnectionError(f'{repo}: the Hugging Face hub is not reachable (offline); pass the path of a local copy '
+                              f'(e.g. MetaMathQA-395K.json), or set HF_HUB_OFFLINE=1 to use a cached one')
+    import datasets
+    try: ds = datasets.load_dataset(repo, split=split, streaming=True)
+    except Exception as e: raise ConnectionError(f'{repo}: cannot load from the Hugging Face hub: {str(e).splitlines()[0][:200]}') from None
+    yield from enumerate(ds, 1)
+
+# %% ../nbs/00_data.ipynb #7094b227
+def iter_records(src:str|Path, # a `.json` array, `.jsonl` or `.parquet` file, or a hub id (`meta-math/MetaMathQA`)
+                 need:Iterable[str]=('query', 'response'), # fields that must hold non-blank strings
+                 skipped:Skipped|None=None, # where skipped rows are counted (pass one to read the counts)
+                 on_bad:str='skip', # `skip` (count them) or `raise` (`JSONLError` naming file, row and reason)
+                 numbered:bool=False, # yield `(row number, record)` pairs
+                 split:str='train')->Iterator[dict]: # split of a hub data set
+    "Stream the usable records of `src`, skipping (and counting) the unusable ones"
+    if on_bad not in ('skip', 'raise'): raise ValueError(f"on_bad must be 'skip' or 'raise', not {on_bad!r}")
+    need, p = tuple(need), Path(src)
+    if p.exists(): rows = {'.jsonl': _rows_jsonl, '.json': _rows_json, '.parquet': _rows_parquet}.get(p.suffix)
+    elif p.suffix in ('.json', '.jsonl', '.parquet') or not HUB_ID.fullmatch(str(src)): raise FileNotFoundError(f'{src}: no such file')
+    else: rows = lambda s: _rows_hub(s, split)
+    if rows is None: raise ValueError(f'{src}: unsupported file type {p.suffix!r} (use .json, .jsonl or .parquet)')
+    skipped = Skipped() if skipped is None else skipped
+    for i,row in rows(str(src)):
+        why = str(row) if isinstance(row, ValueError) else _bad(row, need)
+        if why is None: yield (i, row) if numbered else row; continue
+        if on_bad == 'raise': raise JSONLError(src, i, why)
+        skipped.add(why, i)
 
 # %% ../nbs/00_data.ipynb #6f2dd158
 DATA_ENV = 'METAMATH_DATA'

@@ -453,7 +453,8 @@ def check_rephrase(question:str, rewrite:str, answer:str, latex:bool=False)->str
     a,b = norm_question(question).split(),norm_question(rewrite).split()
     if not b: return 'empty'
     if a == b: return 'copy'
-    if SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9: return 'near copy'
+    sm = SequenceMatcher(None, a, b, autojunk=False)   # the quick upper bounds first: ratio() is the slow part
+    if sm.real_quick_ratio() >= 0.9 and sm.quick_ratio() >= 0.9 and sm.ratio() >= 0.9: return 'near copy'
     if ANSWER_RX.search(rewrite) or (mentions(rewrite, answer) and not mentions(question, answer)): return 'leaks answer'
     if len(b) > 2*len(a) + 20: return 'too long'
     if len(b) < 0.4*len(a): return 'too short'

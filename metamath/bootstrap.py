@@ -12,19 +12,20 @@ from typing import Callable, NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
 from .data import load_data, read_jsonl, write_json, write_jsonl
-from .answers import extract_answer, grade_batch, parse_number
+from .answers import FALLBACK_RULES, extract_answer, grade_batch, is_equiv, parse_number
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', 'SMALL', 'TENS', 'SCALE', 'DENOM', 'TIMES',
-           'CARD_RX', 'FRACW_RX', 'HALF_RX', 'TIMES_RX', 'DOZEN_RX', 'ONE_SKIP_PREV', 'ONE_SKIP_NEXT', 'NUM_RX',
-           'FRAC_TEX_RX', 'UNITS', 'YEAR_PREV', 'NEXT_OK', 'LABELS', 'WEAK_LABELS', 'LABEL_PREP', 'COEF_CMD',
-           'ORIG_WORDS', 'ANSWER_RX', 'ABBREV_RX', 'INSTRUCTION_RX', 'PREFIX', 'METHODS', 'VAR', 'MAX_TOKENS', 'EXTRA',
-           'TABLE1', 'cot_solution', 'approx_tokens', 'norm_question', 'Shots', 'Template', 'stops', 'build_prompt',
+__all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', 'PROMPT_TASKS', 'ORIGINAL_FILES', 'ORIGINAL_QUERY',
+           'SMALL', 'TENS', 'SCALE', 'DENOM', 'TIMES', 'CARD_RX', 'FRACW_RX', 'HALF_RX', 'TIMES_RX', 'DOZEN_RX',
+           'ONE_SKIP_PREV', 'ONE_SKIP_NEXT', 'NUM_RX', 'FRAC_TEX_RX', 'UNITS', 'YEAR_PREV', 'NEXT_OK', 'LABELS',
+           'WEAK_LABELS', 'LABEL_PREP', 'COEF_CMD', 'ORIG_WORDS', 'ANSWER_RX', 'ABBREV_RX', 'INSTRUCTION_RX', 'PREFIX',
+           'METHODS', 'VAR', 'MAX_TOKENS', 'VALUE_RX', 'EXTRA', 'TABLE1', 'cot_solution', 'approx_tokens',
+           'norm_question', 'Shots', 'Template', 'stops', 'build_prompt', 'load_prompt_files', 'file_prompt',
            'Quantity', 'canon_number', 'spelled_quantities', 'math_spans', 'find_quantities', 'mask_numbers',
            'mask_numbers_original', 'masking_stats', 'cut_at_answer', 'format_response', 'split_question', 'has_var',
            'fobar_query', 'sv_query', 'mentions', 'check_rephrase', 'check_statement', 'clean_rewrite', 'phash',
-           'token_counter', 'Bootstrapper', 'backward_items', 'parse_budget', 'table1_budget', 'summarize',
-           'ledger_totals', 'question_order', 'run_bootstrap', 'write_run', 'bootstrap_cli']
+           'token_counter', 'Bootstrapper', 'grade_fast', 'backward_items', 'parse_budget', 'table1_budget',
+           'summarize', 'ledger_totals', 'question_order', 'run_bootstrap', 'write_run', 'bootstrap_cli']
 
 # %% ../nbs/03_bootstrap.ipynb #a4c10d5a
 def cot_solution(rec:dict)->str:
@@ -86,7 +87,7 @@ TEMPLATES = {
 def stops(task:str, dataset:str)->list[str]:
     "Stop strings for `task` prompts on `dataset`"
     if task == 'statement': return ['\n']
-    return ['\nQuestion:'] if dataset == 'math' and task != 'rephrase' else ['\nQuestion:', '\n\n']
+    return ['\nQuestion:', '\n\n'] if task == 'rephrase' else ['\nQuestion:']
 
 def build_prompt(t:Template, shots:list[str], **query)->str:
     "Header, exemplars and query of `t`, separated by blank lines"
@@ -155,6 +156,41 @@ BACKWARD_SHOTS = {
        statement='The sum of the first $X$ positive odd integers is $64$.',
        solution='The sum of the first $n$ positive odd integers is $n^2$, so the sum is $X^2$.\nWe know the sum is $64$, '
                 'so $X^2 = 64$, and since $X$ counts integers, $X = 8$.\nThe value of X is 8.\nThe answer is: 8')]}
+
+# %% ../nbs/03_bootstrap.ipynb #1a06b178
+PROMPT_TASKS = ('solve', 'rephrase', 'statement', 'SV', 'FOBAR')
+ORIGINAL_FILES = dict(solve='ansaug_cot_{ds}.txt', rephrase='rephrase_cot_{ds}.txt', statement='sv_rewrite_question_prompt_{ds}.txt',
+                      SV='sv_cot_{ds}.txt', FOBAR='fobar_cot_{ds}.txt')
+ORIGINAL_QUERY = dict(solve="Question: {question}\nA: Let's think step by step.\n", rephrase='Question: {question}\nRephrase the above question: ',
+                      statement='Question: {question} The answer is {answer}.\n Result: ')
+
+def load_prompt_files(spec, # a folder of the original files, `task=path,...` (`backward=` sets SV and FOBAR), or a dict
+                      dataset:str)->dict[str,str]: # task -> the file's text, stripped
+    "The few-shot prompt files of `dataset` named by `spec`, read and checked"
+    if not spec: return {}
+    if isinstance(spec, (str, Path)) and '=' not in str(spec):
+        d = Path(spec)
+        if not d.is_dir(): raise FileNotFoundError(f'prompt_files: {d} is not a folder (or give task=path pairs)')
+        paths = {t: d/f.format(ds=dataset) for t,f in ORIGINAL_FILES.items() if (d/f.format(ds=dataset)).exists()}
+        if not paths: raise FileNotFoundError(f'prompt_files: {d} holds none of {[f.format(ds=dataset) for f in ORIGINAL_FILES.values()]}')
+    else:
+        pairs = spec.items() if isinstance(spec, dict) else [p.split('=', 1) for p in str(spec).split(',') if p.strip()]
+        paths = {}
+        for t,f in pairs:
+            t = t.strip()
+            for tt in (('SV', 'FOBAR') if t == 'backward' else (t,)):
+                if tt not in PROMPT_TASKS: raise ValueError(f'prompt_files: unknown task {t!r}; known: {[*PROMPT_TASKS, "backward"]}')
+                paths[tt] = Path(str(f).strip())
+    out = {}
+    for t,f in paths.items():
+        if not f.is_file(): raise FileNotFoundError(f'prompt_files: {t}: no file {f}')
+        out[t] = f.read_text(encoding='utf-8').strip()
+        if not out[t]: raise ValueError(f'prompt_files: {t}: {f} is empty')
+    return out
+
+def file_prompt(text:str, task:str, **query)->str:
+    "The original layout: the prompt file's text, a blank line, then the query of `task` (SV and FOBAR solve)"
+    return f"{text}\n\n{ORIGINAL_QUERY['solve' if task in ('SV', 'FOBAR') else task].format(**query)}"
 
 # %% ../nbs/03_bootstrap.ipynb #831ad9f2
 class Quantity(NamedTuple):
@@ -417,7 +453,8 @@ def check_rephrase(question:str, rewrite:str, answer:str, latex:bool=False)->str
     a,b = norm_question(question).split(),norm_question(rewrite).split()
     if not b: return 'empty'
     if a == b: return 'copy'
-    if SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9: return 'near copy'
+    sm = SequenceMatcher(None, a, b, autojunk=False)   # the quick upper bounds first: ratio() is the slow part
+    if sm.real_quick_ratio() >= 0.9 and sm.quick_ratio() >= 0.9 and sm.ratio() >= 0.9: return 'near copy'
     if ANSWER_RX.search(rewrite) or (mentions(rewrite, answer) and not mentions(question, answer)): return 'leaks answer'
     if len(b) > 2*len(a) + 20: return 'too long'
     if len(b) < 0.4*len(a): return 'too short'
@@ -447,7 +484,8 @@ def clean_rewrite(text:str)->str:
 PREFIX = {'gsm8k':'GSM', 'math':'MATH'}
 METHODS = ('AnsAug', 'Rephrased', 'SV', 'FOBAR')
 VAR = {'gsm8k':'x', 'math':'X'}
-MAX_TOKENS = {'gsm8k': dict(solve=320, rephrase=160, statement=80), 'math': dict(solve=640, rephrase=320, statement=120)}
+MAX_TOKENS = {'gsm8k': dict(solve=512, rephrase=192, statement=80), 'math': dict(solve=1024, rephrase=384, statement=160)}   # measured: see 'Length caps'
+VALUE_RX = {v: re.compile(rf'The value of \$?{v}\$? is:?\s*\$?([^$\n]*?)\$?\.?\s*$', re.M) for v in ('x', 'X')}
 EXTRA = dict(masked_question=None, statement=None, aux_prompt_hash=None)   # method-specific fields, in every record
 
 def phash(p)->str:
@@ -471,12 +509,14 @@ class Bootstrapper:
                  dataset:str='gsm8k', pool:list[dict]|None=None, # training records (default: the whole train split)
                  shots:int=8, seed:int=0, temperature:float=0.7, top_p:float=1.0, # paper: 8 shots, T=0.7
                  prompt_tokens:int=1536, # token budget of a prompt: exemplars that do not fit are left out
-                 teacher:str='', ntok:Callable|None=None, max_tokens:dict|None=None):
+                 teacher:str='', ntok:Callable|None=None, max_tokens:dict|None=None,
+                 prompt_files=None): # the original prompt files: a folder or `task=path,...` (see `load_prompt_files`)
         if dataset not in VAR: raise ValueError(f'unknown data set {dataset!r}; bootstrapping knows {list(VAR)}')
         self.gen,self.dataset,self.seed,self.temperature,self.top_p = gen,dataset,seed,temperature,top_p
         self.prompt_tokens,self.teacher,self.ntok = prompt_tokens,teacher,ntok or approx_tokens
         self.var,self.latex,self.kind = VAR[dataset],dataset == 'math',dataset
         self.max_tokens = {**MAX_TOKENS[dataset], **(max_tokens or {})}
+        self.files = load_prompt_files(prompt_files, dataset)
         pool = load_data(dataset, 'train') if pool is None else pool
         T,v = TEMPLATES,self.var
         mk = lambda p, f: Shots(p, f, shots, seed, self.ntok)
@@ -493,7 +533,8 @@ class Bootstrapper:
 # %% ../nbs/03_bootstrap.ipynb #d55e238c
 @patch
 def prompt(self:Bootstrapper, task:str, pool:str, exclude:str|None=None, **query)->str:
-    "A `task` prompt for `query` with exemplars from `self.shots[pool]` within the token budget"
+    "A `task` prompt for `query` with exemplars from `self.shots[pool]` within the token budget (or from a prompt file)"
+    if (f := pool if pool in ('SV', 'FOBAR') else task) in self.files: return file_prompt(self.files[f], f, **query)
     bare = build_prompt(TEMPLATES[task], [], var=self.var, **query)
     room = self.prompt_tokens - self.ntok(bare) - 2 * self.shots[pool].k
     return build_prompt(TEMPLATES[task], self.shots[pool].draw(room, exclude), var=self.var, **query)
@@ -510,9 +551,30 @@ def sample(self:Bootstrapper, prompts:list[str], n:int, temperature:float, max_t
 
 # %% ../nbs/03_bootstrap.ipynb #0f002ee1
 @patch
-def _row(self:Bootstrapper, rec:dict, method:str, query:str, gold:str, status:str='ok', k:int=0, got:int=0, correct:int=0)->dict:
+def _row(self:Bootstrapper, rec:dict, method:str, query:str, gold:str, status:str='ok', k:int=0, got:int=0, correct:int=0,
+         cut:int=0, no_line:int=0)->dict:
     return dict(source_id=rec['id'], type=f'{PREFIX[self.dataset]}_{method}', method=method, query=query, gold=str(gold),
-                k=k, generated=got, correct=correct, status=status)
+                k=k, generated=got, correct=correct, cut=cut, no_answer_line=no_line, status=status)
+
+def grade_fast(preds:list, golds:list)->list[bool]:
+    "`grade_batch`'s verdicts, with the exact rules first: math-verify (on all cores) only for the pairs they cannot decide"
+    out, todo = [], []
+    for i,(p,g) in enumerate(zip(preds, golds)):
+        if p is None: out.append(False)
+        elif is_equiv(p, g, symbolic=False): out.append(True)
+        elif parse_number(p) is not None and parse_number(g) is not None: out.append(False)   # two numbers: exact says it all
+        else: out.append(None); todo.append(i)
+    for i,ok in zip(todo, grade_batch([preds[i] for i in todo], [golds[i] for i in todo]) if todo else []): out[i] = ok
+    return out
+
+@patch
+def _extract(self:Bootstrapper, text:str|None, method:str)->tuple:
+    "(answer, rule) of a solution; a backward one's `The value of x is N` counts as its answer line"
+    if not text: return None, None
+    a, rule = extract_answer(text, self.kind)
+    if rule in FALLBACK_RULES and method in ('SV', 'FOBAR') and (m := VALUE_RX[self.var].search(text)):
+        a, rule = extract_answer(f'The answer is: {m[1]}', self.kind).answer, 'value_of_var'
+    return a, rule
 
 @patch
 def solve(self:Bootstrapper, asks:list[dict], # each: `rec`, `query`, `gold`, `method` and optional `extra` fields
@@ -523,23 +585,27 @@ def solve(self:Bootstrapper, asks:list[dict], # each: `rec`, `query`, `gold`, `m
                for a,b in zip(asks, back)]
     outs = self.sample(prompts, k, self.temperature, self.max_tokens['solve'], stops('solve', self.dataset), desc)
     texts = [[cut_at_answer(s.text) if s is not None else None for s in ss] for ss in outs]
-    preds = [[extract_answer(t, self.kind).answer if t else None for t in ts] for ts in texts]
-    ok = iter(grade_batch([p for ps in preds for p in ps], [str(a['gold']) for a,ps in zip(asks, preds) for _ in ps]))
+    ext = [[self._extract(t, a['method']) for t in ts] for a,ts in zip(asks, texts)]
+    preds = [[e[0] for e in es] for es in ext]
+    ok = iter(grade_fast([p for ps in preds for p in ps], [str(a['gold']) for a,ps in zip(asks, preds) for _ in ps]))
     cands, rows = [], []
     sampling = dict(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens['solve'], k=k,
                     shots=self.shots['solve'].k, prompt_tokens=self.prompt_tokens)
-    for a,p,ss,ts,ps in zip(asks, prompts, outs, texts, preds):
-        got = []
-        for j,(s,t,pr) in enumerate(zip(ss, ts, ps)):
+    for a,p,ss,ts,es in zip(asks, prompts, outs, texts, ext):
+        got, cut, no_line = [], 0, 0
+        for j,(s,t,(pr,rule)) in enumerate(zip(ss, ts, es)):
             good = next(ok)
             if s is None: continue
+            right, good = good, good and s.finish_reason != 'length' and rule not in FALLBACK_RULES
+            cut += right and s.finish_reason == 'length'; no_line += right and s.finish_reason != 'length' and rule in FALLBACK_RULES
             got.append(good)
             cands.append(dict(query=a['query'], response=format_response(t, str(a['gold'])) if good else t,
                               type=f"{PREFIX[self.dataset]}_{a['method']}", original_question=a['rec']['question'],
                               gold=str(a['gold']), pred=pr, correct=good, method=a['method'], source_id=a['rec']['id'],
                               teacher=self.teacher, sampling=sampling, prompt_hash=phash(p), seed=self.seed, sample=j,
-                              finish_reason=s.finish_reason, **{**EXTRA, **a.get('extra', {})}))
-        rows.append(self._row(a['rec'], a['method'], a['query'], a['gold'], 'ok' if got else 'generation failed', k, len(got), sum(got)))
+                              finish_reason=s.finish_reason, answer_rule=rule, **{**EXTRA, **a.get('extra', {})}))
+        rows.append(self._row(a['rec'], a['method'], a['query'], a['gold'], 'ok' if got else 'generation failed', k, len(got),
+                              sum(got), cut, no_line))
     return cands, rows
 
 # %% ../nbs/03_bootstrap.ipynb #9368e1de
@@ -626,13 +692,14 @@ def table1_budget(dataset:str, n:int, k:int=4, yields:dict|None=None)->str:
 
 # %% ../nbs/03_bootstrap.ipynb #b676f592
 def summarize(rows:list[dict], cands:list[dict])->list[dict]:
-    "Per type: questions, rejected before solving (and why), samples, correct, mean solve rate, correct per question"
+    "Per type: questions, rejected before solving (and why), samples, correct, right but cut or without an answer line, mean solve rate, correct per question"
     out = []
     for t in dict.fromkeys(r['type'] for r in rows):
         rs = [r for r in rows if r['type'] == t]; asked = [r for r in rs if r['generated']]
         why = collections.Counter(r['status'].split(': ', 1)[1] for r in rs if r['status'].startswith('rejected'))
         out.append(dict(type=t, questions=len(rs), rejected=sum(why.values()), reasons=dict(why), asked=len(asked),
                         samples=sum(r['generated'] for r in rs), correct=sum(r['correct'] for r in rs),
+                        cut=sum(r.get('cut', 0) for r in rs), no_answer_line=sum(r.get('no_answer_line', 0) for r in rs),
                         solve_rate=round(sum(r['correct']/r['generated'] for r in asked)/len(asked), 4) if asked else 0.0,
                         correct_per_question=round(sum(r['correct'] for r in rs)/len(rs), 4) if rs else 0.0))
     return out
@@ -666,7 +733,7 @@ def run_bootstrap(gen, # the generator
     res = dict(candidates=cands, questions=rows, summary=summarize(rows, cands), ledgers=b.ledgers,
                totals=ledger_totals(b.ledgers), config=dict(dataset=dataset, budget=budget, rewrites=rewrites, seed=seed,
                teacher=b.teacher, shots=b.shots['solve'].k, temperature=b.temperature, top_p=b.top_p,
-               prompt_tokens=b.prompt_tokens, max_tokens=b.max_tokens), wall_s=round(time.time() - t0, 2))
+               prompt_tokens=b.prompt_tokens, max_tokens=b.max_tokens, prompt_files=sorted(b.files)), wall_s=round(time.time() - t0, 2))
     if out: write_run(res, out)
     return res
 
@@ -688,21 +755,23 @@ def bootstrap_cli(dataset:str='gsm8k', # gsm8k | math
                   out:str='runs/bootstrap', # output folder (and generator cache)
                   shots:int=8, seed:int=0, temperature:float=0.7, top_p:float=1.0,
                   prompt_tokens:int=1536, # token budget of a prompt
-                  max_tokens:int=None, # solution length cap (default 320 GSM8K, 640 MATH); rewrites get half
+                  max_tokens:int=None, # solution length cap (default 512 GSM8K, 1024 MATH); rewrites get half
                   rewrites:int=1, # rewrites per question (Rephrased)
                   data:str=None, # data folder (default: `find_data_dir()`)
                   base_url:str=None, # openai backend: the server's URL
+                  chat:str='auto', # openai backend: prompts as chat messages: auto (chat where completions are refused) | true | false
+                  prompt_files:str=None, # the original prompt files: a folder of them, or `task=path,...` (solve, rephrase, statement, SV, FOBAR, backward)
                   quiet:store_true=False): # no progress bars
     "Bootstrap MetaMathQA-style data from a data set's training questions (resumable: re-run the same command)"
     from metamath.generate import Generator, make_backend
     budget = budget or ','.join(f'{m.strip()}={n}x{k}' for m in methods.split(',') if m.strip())
     parse_budget(budget)                                    # fail before loading a model
-    kw = dict(base_url=base_url) if backend == 'openai' else {}
+    kw = dict(base_url=base_url, chat=chat) if backend == 'openai' else {}
     mt = None if max_tokens is None else dict(solve=max_tokens, rephrase=max(16, max_tokens//2), statement=max(16, max_tokens//4))
     with Generator(make_backend(backend, model, **kw), cache=Path(out)/'generations.jsonl', progress=not quiet) as gen:
         res = run_bootstrap(gen, dataset, budget, out, rewrites, seed, data, shots=shots, temperature=temperature,
                             top_p=top_p, prompt_tokens=prompt_tokens, teacher=model, max_tokens=mt,
-                            ntok=token_counter(model) if backend != 'openai' else None)
+                            ntok=token_counter(model) if backend != 'openai' else None, prompt_files=prompt_files)
     for s in res['summary']: print(json.dumps(s))
     print(json.dumps(res['totals']))
     return res

@@ -405,6 +405,7 @@ def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`
                  ks:str='1',            # comma list of k for maj@k / pass@k
                  batch_size:int=None,   # hf: rows per `generate` call; vllm: samples per call (results are saved after each)
                  base_url:str=None,     # openai backend: server URL (key from $OPENAI_API_KEY)
+                 chat:str='auto',       # openai backend: string prompts as chat messages: auto (chat where completions are refused) | true | false
                  data:str=None,         # data folder (default $METAMATH_DATA or ../shared/data)
                  rescore:bool=False):   # score the generations saved in --out again (no model, no generation)
     "Evaluate a model on GSM8K / MATH under the paper's protocol; print and save the scorecard"
@@ -415,6 +416,7 @@ def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`
     if not model: raise ValueError('metamath evaluate: --model is required (a folder, an alias such as smollm2, or a hub id)')
     bs = {'hf': 'batch_size', 'vllm': 'chunk_size'}.get(backend)
     kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url}.items() if k and v is not None}
+    if backend == 'openai': kw['chat'] = chat
     res = evaluate(model, dataset, backend, out or f'runs/eval/{dataset}', limit, prompt, n, temperature, max_tokens,
                    shots=shots, ks=tuple(int(k) for k in ks.split(',')), data=data, backend_kw=kw)
     print(_md(dataset, model, res))

@@ -17,9 +17,9 @@ from .models import resolve_model
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PRICES', 'SAMPLE_FIELDS', 'BACKENDS', 'check_prompt', 'Sampling', 'Sample', 'Request', 'prompt_seed',
+__all__ = ['log', 'PRICES', 'SAMPLE_FIELDS', 'SYSTEM', 'BACKENDS', 'check_prompt', 'Sampling', 'Sample', 'Request', 'prompt_seed',
            'prompt_key', 'Ledger', 'Backend', 'encode_prompt', 'HFBackend', 'Generator', 'VLLMBackend',
-           'MalformedResponse', 'OpenAIBackend', 'make_backend', 'read_prompts', 'generate_cli']
+           'MalformedResponse', 'chat_mode', 'OpenAIBackend', 'make_backend', 'read_prompts', 'generate_cli']
 
 # %% ../nbs/02_generate.ipynb #76590d34
 def check_prompt(p, # a prompt: a string, or a list of `{'role', 'content'}` messages
@@ -450,6 +450,16 @@ def _chunk(self:VLLMBackend, reqs:list[Request], sp:Sampling, sink):
 # %% ../nbs/02_generate.ipynb #f78d4414
 class MalformedResponse(ValueError): "A response that parsed but is not a usable completion"
 
+SYSTEM = 'Follow the given examples and answer the question.'   # the original MetaMath code's system message
+
+def chat_mode(chat)->bool|str:
+    "`chat` as True, False or 'auto' (also from the strings a config or a command line gives)"
+    s = str(chat).strip().lower()
+    if s in ('auto', ''): return 'auto'
+    if s in ('true', '1', 'yes', 'chat'): return True
+    if s in ('false', '0', 'no', 'completions'): return False
+    raise ValueError(f"chat must be auto, true or false, got {chat!r}")
+
 class OpenAIBackend(Backend):
     "An OpenAI-compatible HTTP API: async, bounded concurrency, retries with backoff and jitter, Retry-After on 429"
     name = 'openai'
@@ -459,16 +469,28 @@ class OpenAIBackend(Backend):
                  concurrency:int=16, timeout:float=60.0, # requests in flight; seconds before a request is abandoned
                  max_retries:int=8, backoff:float=0.5, max_backoff:float=60.0, # retry schedule (seconds)
                  request_kwargs:dict|None=None, # extra fields for every request (e.g. `extra_body`)
-                 http:str='auto'): # HTTP stack: aiohttp (the SDK's `DefaultAioHttpClient`, less CPU per request), httpx, or auto
-        store_attr('model,api_key_env,concurrency,timeout,max_retries,backoff,max_backoff,http')
+                 http:str='auto', # HTTP stack: aiohttp (the SDK's `DefaultAioHttpClient`, less CPU per request), httpx, or auto
+                 chat:bool|str='auto', # string prompts as chat messages: True, False, or auto (chat where completions are refused)
+                 system:str|None=SYSTEM, # system message before a string prompt sent as chat (None: none)
+                 samples_per_request:int=1): # samples of one prompt asked in one request (`n`); >1 bills the prompt once
+        store_attr('model,api_key_env,concurrency,timeout,max_retries,backoff,max_backoff,http,system,samples_per_request')
+        if int(samples_per_request) < 1: raise ValueError(f'samples_per_request must be >= 1, got {samples_per_request}')
         self.base_url = base_url or os.environ.get('OPENAI_BASE_URL')
         self.request_kwargs = request_kwargs or {}
-        self.ident = dict(backend=self.name, model=model)
+        self.chat = chat_mode(chat)
+        self._chat = None if self.chat == 'auto' else self.chat   # None: not asked yet
         self._pause_until = 0.0
+
+    @property
+    def ident(self)->dict:
+        "Backend and model, plus the chat API and system message when string prompts go out as chat"
+        base = dict(backend=self.name, model=self.model)
+        return base | (dict(api='chat', system=self.system) if self.use_chat else {})
 
     def config(self)->dict:
         return dict(self.ident, base_url=self.base_url, api_key_env=self.api_key_env, concurrency=self.concurrency,
-                    timeout=self.timeout, max_retries=self.max_retries)
+                    timeout=self.timeout, max_retries=self.max_retries, chat=self.chat,
+                    samples_per_request=self.samples_per_request)
 
     def _key(self)->str:
         key = os.environ.get(self.api_key_env or '')
@@ -481,6 +503,32 @@ class OpenAIBackend(Backend):
         key = os.environ.get(self.api_key_env or '')
         if key and len(key) >= 6: text = text.replace(key, '***')
         return re.sub(r'(sk-|Bearer\s+)[\w\-\*\.]{4,}', r'\1***', text)
+
+# %% ../nbs/02_generate.ipynb #4d753134
+def _refuses_completions(e)->bool:
+    "Does the API error `e` (from `/v1/completions`) say to use the chat endpoint?"
+    msg = str(getattr(e, 'message', '') or e).lower()
+    return e.status_code == 404 or (e.status_code in (400, 405) and 'chat' in msg)
+
+@patch(as_prop=True)
+def use_chat(self:OpenAIBackend)->bool:
+    "Whether string prompts go out as chat messages (`chat='auto'`: asks the server once)"
+    if self._chat is None: self._chat = self._probe()
+    return bool(self._chat)
+
+@patch
+def _probe(self:OpenAIBackend)->bool|None:
+    "True if the server refuses completions for this model, False if it gives one, None if it cannot tell"
+    import openai
+    c = openai.OpenAI(base_url=self.base_url, api_key=self._key(), max_retries=2, timeout=min(self.timeout, 30))
+    try: c.post('/completions', body=dict(model=self.model, prompt='1 + 1 =', max_tokens=1, temperature=0), cast_to=object)
+    except openai.APIStatusError as e:
+        if _refuses_completions(e): log.info(f'{self.model}: completions refused ({e.status_code}); using chat'); return True
+        if e.status_code in (401, 403): raise RuntimeError(self.redact(f'{e.status_code}: {e.message}')) from None
+        return None
+    except (openai.APIConnectionError, openai.APITimeoutError): return None
+    finally: c.close()
+    return False
 
 # %% ../nbs/02_generate.ipynb #d531b470
 def _retry_after(resp)->float|None:
@@ -503,38 +551,56 @@ def _delay(self:OpenAIBackend, attempt:int)->float:
 
 # %% ../nbs/02_generate.ipynb #dc1aa699
 @patch
+def _is_chat(self:OpenAIBackend, prompt)->bool:
+    "Does `prompt` go to the chat endpoint? (Message lists always; strings once chat is settled on)"
+    return not isinstance(prompt, str) or self._chat is True
+
+@patch
+def _messages(self:OpenAIBackend, prompt)->list:
+    "`prompt` as chat messages: a string becomes the user message after the system message"
+    if not isinstance(prompt, str): return prompt
+    return ([{'role': 'system', 'content': self.system}] if self.system else []) + [{'role': 'user', 'content': prompt}]
+
+@patch
 async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
     "The JSON body of one completion: `client.post` (the SDK's raw call) skips its request transforms and response models"
-    kw = dict(model=self.model, max_tokens=sp.max_tokens, temperature=sp.temperature, top_p=sp.top_p, n=1, **self.request_kwargs)
+    kw = dict(model=self.model, max_tokens=sp.max_tokens, temperature=sp.temperature, top_p=sp.top_p, n=r.n, **self.request_kwargs)
     kw |= kw.pop('extra_body', None) or {}
     opts = {k: v for k,o in (('headers', 'extra_headers'), ('params', 'extra_query')) if (v := kw.pop(o, None))}
     if sp.stop: kw['stop'] = list(sp.stop)
     if (seed := r.seed_for(r.start)) is not None: kw['seed'] = seed
-    chat = not isinstance(r.prompt, str)
-    kw['messages' if chat else 'prompt'] = r.prompt
+    chat = self._is_chat(r.prompt)
+    if chat: kw['messages'] = self._messages(r.prompt)
+    else: kw['prompt'] = r.prompt
     return await client.post('/chat/completions' if chat else '/completions', body=kw, cast_to=object, options=opts)
 
 @patch
-def _parse(self:OpenAIBackend, resp, r:Request)->Sample:
-    "The sample in `resp`, or `MalformedResponse`: exactly one choice with text and a finish reason"
+def _parse(self:OpenAIBackend, resp, r:Request, stop:tuple=())->list[Sample]:
+    "The `r.n` samples in `resp`, or `MalformedResponse`: `r.n` choices, each with text and a finish reason; cut at `stop` here too"
     ch = resp.get('choices') if isinstance(resp, dict) else None
-    if not isinstance(ch, list) or len(ch) != 1: raise MalformedResponse(f'{len(ch) if isinstance(ch, list) else "no"} choices')
+    if not isinstance(ch, list) or len(ch) != r.n: raise MalformedResponse(f'{len(ch) if isinstance(ch, list) else "no"} choices')
     d = lambda x: x if isinstance(x, dict) else {}     # any part of the body may be missing or of the wrong type
-    c = d(ch[0])
-    text = c.get('text') if isinstance(r.prompt, str) else d(c.get('message')).get('content')
-    if not isinstance(text, str) or not c.get('finish_reason'): raise MalformedResponse('choice without text or finish_reason')
-    u = d(resp.get('usage'))
-    return Sample(text, c['finish_reason'], u.get('prompt_tokens'), u.get('completion_tokens'), r.start)
+    if r.n > 1: ch = sorted(ch, key=lambda c: d(c).get('index', 0) if isinstance(d(c).get('index', 0), int) else 0)
+    u, out = d(resp.get('usage')), []
+    nt = u.get('completion_tokens') if isinstance(u.get('completion_tokens'), int) else None
+    for i,c in enumerate(map(d, ch)):
+        text = d(c.get('message')).get('content') if self._is_chat(r.prompt) else c.get('text')
+        if not isinstance(text, str) or not c.get('finish_reason'): raise MalformedResponse('choice without text or finish_reason')
+        fin, cut = c['finish_reason'], [text.find(s) for s in stop if s in text]
+        if cut: text, fin = text[:min(cut)], 'stop'         # a server that ignores (or caps the number of) stop strings
+        ntok = nt if r.n == 1 or nt is None else nt // r.n + (i < nt % r.n)   # usage is per request: shared out evenly
+        out.append(Sample(text, fin, u.get('prompt_tokens'), ntok, r.start + i))
+    return out
 
 # %% ../nbs/02_generate.ipynb #450003f0
 @patch
-async def _call(self:OpenAIBackend, client, r:Request, sp:Sampling, sink)->Sample|str:
-    "One sample with retries: a `Sample`, or the reason it failed"
+async def _call(self:OpenAIBackend, client, r:Request, sp:Sampling, sink)->list[Sample]|str:
+    "One request's samples with retries, or the reason it failed"
     import openai
     for attempt in range(self.max_retries + 1):
         while (d := self._pause_until - time.monotonic()) > 0: await asyncio.sleep(d)
         wait = None
-        try: return self._parse(await self._send(client, r, sp), r)
+        try: return self._parse(await self._send(client, r, sp), r, sp.stop)
         except openai.RateLimitError as e: kind, wait = '429', _retry_after(e.response)
         except openai.APIStatusError as e:
             if e.status_code in (401, 403, 404): raise RuntimeError(self.redact(f'{e.status_code}: {e.message}')) from None
@@ -560,7 +626,7 @@ def _arun(coro):
 
 @patch
 def run(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
-    "Every sample of `reqs` as its own request, `concurrency` at a time"
+    "Every sample of `reqs` as its own request (or `samples_per_request` at a time), `concurrency` requests in flight"
     return _arun(self._run_all(reqs, sp, sink))
 
 @patch
@@ -582,11 +648,13 @@ async def _run_all(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
     # httpx's pool scans all of its connections for every request: pools of at most 16 keep that cheap at high concurrency
     clients = [AsyncOpenAI(base_url=self.base_url, api_key=self._key(), max_retries=0, timeout=self.timeout,
                            http_client=self._http_client()) for _ in range(-(-self.concurrency // 16))]
-    todo, self._pause_until = iter([Request(r.key, r.prompt, j, 1, r.seed) for r in reqs for j in r.indices]), 0.0
+    m = 1 if sp.temperature == 0 else self.samples_per_request   # greedy samples are one request each (the same text)
+    todo = iter([Request(r.key, r.prompt, j, min(m, r.start + r.n - j), r.seed) for r in reqs for j in range(r.start, r.start + r.n, m)])
+    self._pause_until = 0.0
     async def worker(client):
         for one in todo:
             res = await self._call(client, one, sp, sink)
-            if isinstance(res, Sample): sink.done(one, [res], res.prompt_tokens or 0)
+            if isinstance(res, list): sink.done(one, res, res[0].prompt_tokens or 0)
             else: sink.fail(one, res)
     try: await asyncio.gather(*[worker(clients[i % len(clients)]) for i in range(self.concurrency)])
     finally:
@@ -631,6 +699,7 @@ def generate_cli(prompts:str,          # JSONL file; each row has a `prompt` (a 
                  api_key_env:str='OPENAI_API_KEY', # openai: environment variable holding the key
                  concurrency:int=16,   # openai: requests in flight
                  timeout:float=60.0,   # openai: seconds before a request is abandoned and retried
+                 chat:str='auto',      # openai: string prompts as chat messages: auto | true | false
                  batch_size:int=16,    # hf: rows per `generate` call
                  threads:int=None,     # hf: torch CPU threads (default: torch's)
                  chunk_size:int=1024,  # vllm: samples per `LLM.generate` call (and per write)
@@ -639,7 +708,7 @@ def generate_cli(prompts:str,          # JSONL file; each row has a `prompt` (a 
     "Generate `n` samples for every prompt of a JSONL file, resumably"
     rows = read_prompts(prompts, limit)
     stops = json.loads(stop) if stop and stop.lstrip().startswith('[') else stop
-    kw = {'openai': dict(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout),
+    kw = {'openai': dict(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout, chat=chat),
           'hf': dict(batch_size=batch_size, threads=threads), 'vllm': dict(chunk_size=chunk_size)}.get(backend, {})
     out = Path(out)
     with Generator(make_backend(backend, model, **kw), cache=cache or out.with_suffix('.cache.jsonl'), progress=progress) as g:

@@ -12,17 +12,19 @@ from .data import load_data, read_jsonl, write_json, write_jsonl
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TYPES', 'load_config', 'parse_set', 'stamp', 'Stage', 'run_stage', 'teacher_kw', 'do_bootstrap',
-           'do_filter', 'do_analyse', 'original_records', 'train_set', 'train_command', 'do_finetune', 'do_evaluate',
-           'plot_before_after', 'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
+           'do_filter', 'do_mix', 'do_analyse', 'original_records', 'train_set', 'train_command', 'do_finetune',
+           'do_evaluate', 'plot_before_after', 'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
 
 # %% ../nbs/08_pipeline.ipynb #5464d470
 DEFAULTS = {
     'run': dict(name='run', out='runs', seed=0, data='', figures=''),   # data: folder ('' = $METAMATH_DATA or ../shared/data)
     'teacher': dict(backend='hf', model='smollm2', base_url='', api_key_env='OPENAI_API_KEY', concurrency=16,
-                    batch_size=16, tensor_parallel_size=1, data_parallel_size=1),
+                    batch_size=16, tensor_parallel_size=1, data_parallel_size=1,
+                    chat=None, samples_per_request=1),   # openai: chat None/'auto' | true | false; `n` per request
     'bootstrap': dict(datasets={'gsm8k': 'AnsAug=8x2,Rephrased=4x2,SV=4x2,FOBAR=4x2'}, shots=8, temperature=0.7,
-                      top_p=1.0, prompt_tokens=1536, max_tokens=0, rewrites=1),
+                      top_p=1.0, prompt_tokens=1536, max_tokens=0, rewrites=1, prompt_files=''),
     'filter': dict(max_len=512, near=0.85, ngram=13, min_cover=0.5),
+    'mix': dict(target=None, scale=1.0),   # None/'all' | 'table1' | 'TYPE=N,...' (metamath.mix)
     'analyse': dict(model='smollm2', embedder='minilm', base='gsm8k', limit=200),
     'finetune': dict(student='smollm2', original=0, mix=['original', 'AnsAug', 'Rephrased', 'SV', 'FOBAR'],
                      launch='', epochs=3.0, max_steps=0, lr=2e-5, warmup_ratio=0.03, batch_size=128, micro_batch_size=4,
@@ -114,7 +116,8 @@ def _data(cfg): return cfg['run']['data'] or None
 
 def teacher_kw(t:dict)->dict:
     "Backend keyword arguments for the teacher section"
-    if t['backend'] == 'openai': return dict(base_url=t['base_url'] or None, api_key_env=t['api_key_env'], concurrency=t['concurrency'])
+    if t['backend'] == 'openai': return dict(base_url=t['base_url'] or None, api_key_env=t['api_key_env'], concurrency=t['concurrency'],
+                                             chat='auto' if t['chat'] is None else t['chat'], samples_per_request=t['samples_per_request'])
     if t['backend'] == 'vllm':
         kw = dict(tensor_parallel_size=t['tensor_parallel_size'])
         return kw | (dict(data_parallel_size=t['data_parallel_size']) if t['data_parallel_size'] > 1 else {})
@@ -132,7 +135,7 @@ def do_bootstrap(cfg:dict, d:Path)->dict:
         with Generator(make_backend(t['backend'], t['model'], **teacher_kw(t)), cache=d/ds/'generations.jsonl') as gen:
             res = run_bootstrap(gen, ds, budget, d/ds, b['rewrites'], cfg['run']['seed'], _data(cfg), shots=b['shots'],
                                 temperature=b['temperature'], top_p=b['top_p'], prompt_tokens=b['prompt_tokens'],
-                                teacher=t['model'], max_tokens=mt,
+                                teacher=t['model'], max_tokens=mt, prompt_files=b['prompt_files'] or None,
                                 ntok=token_counter(t['model']) if t['backend'] != 'openai' else None)
         out[ds] = dict(summary=res['summary'], totals=res['totals'], wall_s=res['wall_s'],
                        candidates=str(d/ds/'candidates.jsonl'))
@@ -146,6 +149,13 @@ def do_filter(cfg:dict, d:Path, boot:dict)->dict:
                     tokenizer=cfg['finetune']['student'], max_len=f['max_len'], near=f['near'], ngram=f['ngram'],
                     min_cover=f['min_cover'], data=_data(cfg))
     return dict(funnel=df.reset_index().to_dict('records'), kept=str(d/'metamathqa.jsonl'), figures=[str(d/'filter_funnel.png')])
+
+def do_mix(cfg:dict, d:Path, kept:str)->dict:
+    "Draw the kept records down to `[mix] target` into `d/train_mix.jsonl`; the funnel and its warnings"
+    from metamath.mix import mix_cli
+    m = cfg['mix']
+    rep = mix_cli(kept, out=str(d), mix='all' if m['target'] is None else m['target'], scale=m['scale'], seed=cfg['run']['seed'])
+    return dict(funnel=rep['funnel'], warnings=rep['warnings'], kept=rep['file'])
 
 def do_analyse(cfg:dict, d:Path, kept:str, datasets:list[str])->dict:
     "Perplexity and diversity gain, by type, of the reference CoT (`*_Original`) and the kept data; figures in `d`"
@@ -271,6 +281,8 @@ def write_report(cfg:dict, run:Path, res:dict, figdir:Path)->Path:
               f'{b["wall_s"]:.0f}s.', '', _table(b['summary'], ['type', 'questions', 'rejected', 'samples', 'correct', 'solve_rate']), '']
     L += ['## Filtering', '', _table(res['filter']['funnel'], list(res['filter']['funnel'][0])), '',
           f"![funnel]({os.path.relpath(res['figures']['filter_funnel'], run)})", '']
+    if 'mix' in res: L += ['## Mix', '', _table(res['mix']['funnel'], ['type', 'available', 'target', 'kept', 'questions']), ''] + \
+                         [f'- warning: {w}' for w in res['mix']['warnings']] + ['']
     an = res.get('analyse', {})
     if 'perplexity' in an:
         ppl = [dict(type=t, **{k: (round(v, 2) if isinstance(v, float) else v) for k,v in row.items()}) for t,row in an['perplexity']['summary'].items()]
@@ -315,8 +327,10 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     res['bootstrap'] = go(sb, lambda d: do_bootstrap(cfg, d))
     sf = Stage(run, 'filter', dict(cfg['filter'], student=cfg['finetune']['student']), [sb])
     res['filter'] = go(sf, lambda d: do_filter(cfg, d, res['bootstrap']))
-    kept, datasets = res['filter']['kept'], list(cfg['bootstrap']['datasets'])
-    sa = Stage(run, 'analyse', dict(cfg['analyse'], seed=seed, original=cfg['finetune']['original']), [sf])
+    sm = Stage(run, 'mix', dict(cfg['mix'], seed=seed), [sf])
+    res['mix'] = go(sm, lambda d: do_mix(cfg, d, res['filter']['kept']))
+    kept, datasets = res['mix']['kept'], list(cfg['bootstrap']['datasets'])
+    sa = Stage(run, 'analyse', dict(cfg['analyse'], seed=seed, original=cfg['finetune']['original']), [sm])
     res['analyse'] = go(sa, lambda d: do_analyse(cfg, d, kept, datasets))
     arms = {'student': cfg['finetune']['mix'], **cfg['ablation']['arms']}
     ft_cfg = {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads') and (k, v) != ('template', 'metamath')}  # the default template keeps older stamps
@@ -325,7 +339,7 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
         se = Stage(run, 'eval_base', dict(cfg['evaluate'], model=cfg['finetune']['student'], data=data))
         res['evaluate']['base'] = go(se, lambda d: do_evaluate(cfg, d, cfg['finetune']['student']))
     for arm,mix in arms.items():
-        sft = Stage(run, f'finetune_{arm}', dict(ft_cfg, mix=mix, seed=seed), [sf])
+        sft = Stage(run, f'finetune_{arm}', dict(ft_cfg, mix=mix, seed=seed), [sm])
         res['finetune'][arm] = go(sft, lambda d: do_finetune(cfg, d, kept, datasets, mix))
         se = Stage(run, f'eval_{arm}', dict(cfg['evaluate'], data=data), [sft])
         res['evaluate'][arm] = go(se, lambda d: do_evaluate(cfg, d, res['finetune'][arm]['model']))

@@ -8,7 +8,9 @@ every response time, overlapping with the model's work, as a remote API's round 
 latency-bound, not compute-bound, up to its batch size. `fault_next=k` (POST `/control`) faults the next k requests
 with the first listed fault, for sure. GET `/stats` counts requests, successes and faults, and lists recent arrival
 times (monotonic seconds). `--memo` answers a request seen before from memory, without the model, so a benchmark
-can measure the client against a server that is purely latency-bound.
+can measure the client against a server that is purely latency-bound. `--chat-only` refuses `/v1/completions` with
+OpenAI's 404 for a chat model. `--sim gsm8k,math` replaces the model by `sim_teacher.SimTeacher`, a fast deterministic
+stand-in for a teacher on bootstrap prompts (bench/scale.py).
 
     python tests/openai_server.py --model tiny --port 0 --latency 0.2 --fault-rate 0.2   # prints `READY <base_url>`
 """
@@ -108,8 +110,12 @@ def make_app(model:TinyModel, name:str, opts:dict):
         try: body = await request.json()
         except Exception: return err(400, 'request body is not JSON')
         if body.get('model') != name: return err(404, f"model {body.get('model')!r} not found; this server has {name!r}")
+        if opts['chat_only'] and not chat:   # OpenAI's answer for a chat model on the completions endpoint
+            stats['completions_refused'] += 1
+            return err(404, 'This is a chat model and not supported in the v1/completions endpoint. Did you mean to use v1/chat/completions?')
         key = 'messages' if chat else 'prompt'
         if not isinstance(body.get(key), list if chat else str): return err(400, f'{key!r} is missing or has the wrong type')
+        if chat and opts['chat_only']: stats['chat'] += 1
         try: ids = model.encode(body, chat)
         except Exception as e: return err(400, f'cannot encode the prompt: {e}')
         stop = body.get('stop') or []
@@ -132,7 +138,7 @@ def make_app(model:TinyModel, name:str, opts:dict):
         ntok = sum(o['completion_tokens'] for o in outs)
         resp = dict(id=f'cmpl-{stats["requests"]}', object='chat.completion' if chat else 'text_completion',
                     created=int(time.time()), model=name, choices=choices,
-                    usage=dict(prompt_tokens=len(ids), completion_tokens=ntok, total_tokens=len(ids)+ntok))
+                    usage=dict(prompt_tokens=(npr := getattr(model, 'count', len)(ids)), completion_tokens=ntok, total_tokens=npr+ntok))
         if fault == 'malformed': return Response(json.dumps(resp)[:-7] + '<html>', media_type='application/json')
         if fault == 'empty': return JSONResponse(dict(resp, choices=[]))
         if fault == 'truncated': return Truncated(json.dumps(resp).encode())
@@ -141,7 +147,7 @@ def make_app(model:TinyModel, name:str, opts:dict):
 
     async def completions(request): return await complete(request, chat=False)
     async def chat_completions(request): return await complete(request, chat=True)
-    async def get_stats(request): return JSONResponse(dict(stats, arrivals=arrivals))
+    async def get_stats(request): return JSONResponse(dict(stats, arrivals=arrivals, cpu_s=time.process_time()))
     async def control(request):
         body = await request.json()
         if body.pop('reset', False): stats.clear(); arrivals.clear()
@@ -192,22 +198,38 @@ def main(argv=None):
     ap.add_argument('--api-key-env', default=None, help='require the key held by this environment variable')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--memo', action='store_true', help='answer a repeated request from memory (benchmarks of the client)')
+    ap.add_argument('--chat-only', action='store_true', help='refuse /v1/completions with 404, as OpenAI does for a chat model')
+    ap.add_argument('--sim', default=None, help="no model: a simulated teacher answering bootstrap prompts from the gold of these "
+                                                "data sets' training questions (comma list, e.g. gsm8k,math); see sim_teacher.py")
+    ap.add_argument('--data', default=None, help='--sim: data folder (default: find_data_dir())')
     a = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from metamath.models import resolve_model
-    model = TinyModel(resolve_model(a.model))
+    if a.sim:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from sim_teacher import SimTeacher
+        model = SimTeacher(a.sim.split(','), a.data)
+    else: model = TinyModel(resolve_model(a.model))
     faults = [f for f in a.faults.split(',') if f]
     if bad := [f for f in faults if f not in FAULTS]: ap.error(f'unknown faults {bad}; known: {FAULTS}')
     opts = dict(latency=a.latency, fault_rate=a.fault_rate, faults=faults, stall=a.stall, retry_after=a.retry_after,
-                max_batch=a.max_batch, seed=a.seed, fault_next=0, memo=a.memo, api_key=os.environ.get(a.api_key_env) if a.api_key_env else None)
+                max_batch=a.max_batch, seed=a.seed, fault_next=0, memo=a.memo, chat_only=a.chat_only, api_key=os.environ.get(a.api_key_env) if a.api_key_env else None)
     asyncio.run(_serve(make_app(model, a.served_name or a.model, opts), a.port))
+
+
+def _die_with_parent():
+    "In the child: be sent SIGTERM when the parent dies (Linux), so a killed test or benchmark leaves no server behind"
+    try:
+        import ctypes, signal
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass
 
 
 class ServerProcess:
     "Start `openai_server.py` in a subprocess; `.url`, `.stats()`, `.control(**settings)`; stop it on exit"
     def __init__(self, *args:str, env:dict|None=None, timeout:float=180):
         self.proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
         t0 = time.time(); self.url = None
         while time.time() - t0 < timeout:
             line = self.proc.stdout.readline()

@@ -32,7 +32,7 @@ def stage_times(run:Path)->dict:
 
 
 @call_parse
-def main(clone:str,                   # the checkout to run in (a fresh clone for the goal's number)
+def main(clone:str='.',               # the checkout to run in (a fresh clone for the goal's number)
          cmd:str='make demo',         # the command timed
          run:str='runs/demo',         # the run folder it writes, relative to `clone`
          out:str='bench/results/demo.json'): # relative to this checkout

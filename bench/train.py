@@ -16,7 +16,7 @@ Every method sees the same optimizer steps (`batch_size` samples each, chosen by
 The first step of each run is a warm-up and is not timed. `micros` are samples per micro-batch for the padded
 methods; the packed run uses as many 512-token rows as hold the same number of samples on average.
 """
-import os, tempfile, time
+import os, subprocess, sys, tempfile, time
 from pathlib import Path
 from metamath.data import write_json
 from fastcore.script import call_parse
@@ -51,7 +51,13 @@ def precision_runs(model_dir, precisions, batch_size, m_rows, steps, out):
                cpu_flags=sorted(f for f in cpu_flags() if f.startswith(('avx512', 'amx')) or f in ('avx2', 'fma')), runs=[])
     tmp = Path(tempfile.mkdtemp(prefix='bench_prec_'))
     for prec in precisions:
-        log = ours_run(model_dir, m_rows, batch_size, steps + 1, tmp/prec, packing=True, precision=prec)
+        # accelerate fixes the precision once per process: each run is a trainer process of its own
+        cmd = [sys.executable, '-m', 'metamath.train', '--data', 'gsm8k+math', '--model', model_dir, '--out', str(tmp/prec),
+               '--batch_size', str(batch_size), '--micro_batch_size', str(m_rows), '--max_steps', str(steps + 1),
+               '--warmup_ratio', '0', '--save_every', '0', '--precision', prec, '--no-progress']
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        from metamath.data import read_jsonl
+        log = read_jsonl(tmp/prec/'log.jsonl')
         t = log[1:]
         res['runs'].append(dict(precision=prec, tok_per_s=round(sum(x['tokens'] for x in t) / sum(x['time_s'] for x in t), 1),
                                 s_per_step=round(sum(x['time_s'] for x in t) / len(t), 2), loss=[round(x['loss'], 4) for x in log]))

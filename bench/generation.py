@@ -10,8 +10,8 @@ compute bound reached. The compute bound: the prefill of those 64 prompts measur
 the model's matmuls (2 x body weights per prompt token, plus the head once per prompt, plus attention); a decoded
 token costs 2 x (body + head) weights plus attention over its context, so decode at any batch size cannot beat FLOP
 rate / FLOPs per token. A compiled engine is started twice on one fresh compile cache: the second start shows what
-vLLM's persisted cache saves. On a CPU without native bf16 (`metamath.generate.cpu_bf16`), the bf16 rows decode 16
-tokens per prompt instead of 128 (they are that slow). Each vLLM part runs in a process of its own (one engine per
+vLLM's persisted cache saves. On a CPU without native bf16 (`metamath.generate.cpu_bf16`), the bf16 rows run 16
+prompts x 16 tokens, once (they are that slow). Each vLLM part runs in a process of its own (one engine per
 process).
 
     .venv/bin/python bench/generation.py                  # both models; prints a table, writes bench/results/generation.json
@@ -108,12 +108,12 @@ def engine_part(model, dtype, eager, out_json, starts=1):
         vb = VLLMBackend(model, dtype=dtype, eager=eager)
         t = time.perf_counter(); llm = vb.llm; t_starts.append(round(time.perf_counter() - t, 1))
         if k < starts - 1: vb.close()
-    mt = 128 if dtype == 'float32' or cpu_bf16() else 16
-    ps = prompts(64)
+    slow = dtype != 'float32' and not cpu_bf16()      # bf16 emulated: a smaller job, one round
+    mt, ps = (16, prompts(16)) if slow else (128, prompts(64))
     llm.generate(prompts(4, 1300), SamplingParams(max_tokens=4), use_tqdm=False)   # warm up
     body, head, attn = flops_per_token(vb.path)
     best = {}
-    for rep in range(2):   # the better of two: the machine is shared
+    for rep in range(1 if slow else 2):   # the better of two: the machine is shared
         llm.reset_prefix_cache(); t = time.perf_counter()
         o = llm.generate(ps, SamplingParams(temperature=0.0, max_tokens=1), use_tqdm=False)
         pre = time.perf_counter() - t
@@ -137,15 +137,15 @@ def engine_part(model, dtype, eager, out_json, starts=1):
     vb.close()
 
 
-def engine_parts(model, tmp):
-    "(g): one process per dtype x mode; compiled engines start twice on a fresh compile cache"
+def engine_parts(model, tmp, keep=None, dtypes=('float32', 'bfloat16')):
+    "(g): one process per dtype x mode; compiled engines start twice on a fresh compile cache (`keep`: reuse finished ones)"
     rows = []
     cache = Path(tempfile.mkdtemp(prefix='vllm-cache-'))
-    for dtype in ('float32', 'bfloat16'):
+    for dtype in dtypes:
         for eager in (True, False):
-            out = tmp/f'engine-{model}-{dtype}-{eager}.json'
+            out = (Path(keep) if keep else tmp)/f'engine-{model}-{dtype}-{eager}.json'
             env = {**os.environ, 'VLLM_CACHE_ROOT': str(cache/dtype)}
-            subprocess.run([sys.executable, __file__, '--engine-child', model, dtype, str(int(eager)), str(out)], check=True,
+            if not out.exists(): subprocess.run([sys.executable, __file__, '--engine-child', model, dtype, str(int(eager)), str(out)], check=True,
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
             e = json.loads(out.read_text())
             rows.append(row(f"g: vLLM-CPU {'bf16' if dtype == 'bfloat16' else 'fp32'}, {'eager' if eager else 'compiled'}",
@@ -210,6 +210,8 @@ def main():
     ap.add_argument('--models', default='tiny,smollm2'); ap.add_argument('--parts', default='hf,vllm,http,faults,engines')
     ap.add_argument('--threads', type=int, default=1, help='torch CPU threads for the transformers parts')
     ap.add_argument('--vllm-child', nargs=2, metavar=('MODEL', 'OUT'), help=argparse.SUPPRESS)
+    ap.add_argument('--engine-dir', help='(g): keep each engine result here and reuse those already there (an interrupted run)')
+    ap.add_argument('--engine-dtypes', default='float32,bfloat16', help='(g): the dtypes measured')
     ap.add_argument('--engine-child', nargs=4, metavar=('MODEL', 'DTYPE', 'EAGER', 'OUT'), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.vllm_child: return vllm_part(a.vllm_child[0], SIZES[a.vllm_child[0]], a.vllm_child[1])
@@ -228,7 +230,7 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             v = json.loads(out.read_text()); rows += v['rows']; extra[f'vllm_runs_{m}'] = v['all_runs']
         if 'http' in parts: rows += http_parts(m, sz, tmp)
-        if 'engines' in parts: rows += engine_parts(m, tmp)
+        if 'engines' in parts: rows += engine_parts(m, tmp, a.engine_dir, a.engine_dtypes.split(','))
     if 'faults' in parts: extra['fault_run'] = fault_run(tmp)
     cols = ['part', 'model', 'samples', 'output_tokens', 'seconds', 'tokens_per_s']
     w = max(len(r['part']) for r in rows) if rows else 10

@@ -376,7 +376,7 @@ class VLLMBackend(Backend):
                  tensor_parallel_size:int=1, enable_prefix_caching:bool=True,
                  kv_cache_gib:float=2, # CPU only: `VLLM_CPU_KVCACHE_SPACE` unless already set
                  reserved_cpus:int|None=None, # CPU only: cores kept from the model for vLLM's front end (`VLLM_CPU_NUM_OF_RESERVED_CPU` unless set); None: 0 on machines of at most 4 cores, else vLLM's default
-                 eager:bool|None=None, # no torch.compile (`enforce_eager`); None: eager on CPU (starts 4x sooner), vLLM's default on GPU
+                 eager:bool|None=None, # no torch.compile (`enforce_eager`); None: eager on CPU (starts 3x sooner), vLLM's default on GPU
                  **llm_kwargs):        # passed to `vllm.LLM` (data_parallel_size, max_model_len, gpu_memory_utilization, seed, ...)
         store_attr('chunk_size,dtype,tensor_parallel_size,enable_prefix_caching,kv_cache_gib,reserved_cpus,eager,llm_kwargs')
         self.path = resolve_model(model)

@@ -49,8 +49,13 @@ def compare(bf16:str, fp32:str, out:str='bench/results/bf16_gsm8k.json', samples
     from metamath.evaluate import KINDS, bootstrap_ci, score_outputs
     recs = load_data('gsm8k', 'test')
     gb, gf = generations(Path(bf16), recs), generations(Path(fp32), recs)
+    sd = ROOT/samples; sd.mkdir(parents=True, exist_ok=True)
+    for name,g in [('bf16', gb), ('fp32', gf)]:       # every finished sample, paired or not, for re-scoring
+        rows = [x for x in g if x is not None]
+        with gzip.open(sd/f'gsm8k_smollm2_vllm_{name}.jsonl.gz', 'wt', encoding='utf-8', compresslevel=9) as fh:
+            for x in rows: fh.write(json.dumps(x) + '\n')
     both = [i for i in range(len(recs)) if gb[i] is not None and gf[i] is not None]
-    if not both: sys.exit('no question finished in both runs yet')
+    if not both: sys.exit(f'no question finished in both runs yet (bf16 {sum(x is not None for x in gb)}, fp32 {sum(x is not None for x in gf)})')
     R = [recs[i] for i in both]
     sb = score_outputs(R, [[gb[i]['text']] for i in both], KINDS['gsm8k'])
     sf = score_outputs(R, [[gf[i]['text']] for i in both], KINDS['gsm8k'])
@@ -68,11 +73,6 @@ def compare(bf16:str, fp32:str, out:str='bench/results/bf16_gsm8k.json', samples
         res[score]['within_noise'] = res[score]['diff_ci95'][0] <= 0 <= res[score]['diff_ci95'][1]
     res['same_answer'] = round(float(np.mean([x['answer'] == y['answer'] for x,y in zip(sb, sf)])), 4)
     (ROOT/out).write_text(json.dumps(res, indent=1) + '\n')
-    sd = ROOT/samples; sd.mkdir(parents=True, exist_ok=True)
-    for name,g in [('bf16', gb), ('fp32', gf)]:
-        rows = [x for x in g if x is not None]
-        with gzip.open(sd/f'gsm8k_smollm2_vllm_{name}.jsonl.gz', 'wt', encoding='utf-8', compresslevel=9) as fh:
-            for x in rows: fh.write(json.dumps(x) + '\n')
     print(json.dumps(res, indent=1))
 
 

@@ -369,7 +369,7 @@ def cpu_bf16(flags:set|None=None)->bool:
 class VLLMBackend(Backend):
     "vLLM offline (`vllm.LLM`): chunked batched `generate`, `n` samples per request, prefix caching"
     name = 'vllm'
-    _pool = None      # {engine settings: vllm.LLM} while `VLLMBackend.sharing()` is open
+    _pool = None      # {engine settings: [vllm.LLM, backends using it]} while `VLLMBackend.sharing()` is open
     def __init__(self, model:str, # anything `resolve_model` accepts
                  chunk_size:int=1024, # samples per `LLM.generate` call: results are written after each
                  dtype:str|None=None, # default: auto on GPU; on CPU bfloat16 where `cpu_bf16()`, else float32
@@ -417,18 +417,21 @@ def llm(self:VLLMBackend):
         if r is not None: os.environ.setdefault('VLLM_CPU_NUM_OF_RESERVED_CPU', str(r))
     kw, pool = self.engine_args(), VLLMBackend._pool
     key = json.dumps(kw, sort_keys=True, default=str)
-    if pool is not None and key in pool: self._llm = pool[key]; return self._llm
+    if pool is not None and key in pool: pool[key][1] += 1; self._llm = pool[key][0]; return self._llm
+    if pool:                                   # another model: idle engines go first (a GPU holds one at a time)
+        for k in [k for k,(e,users) in pool.items() if users == 0]: _shutdown(pool.pop(k)[0])
     from vllm import LLM
     self._llm = LLM(**kw)
-    if pool is not None: pool[key] = self._llm
+    if pool is not None: pool[key] = [self._llm, 1]
     return self._llm
 
 @patch
 def close(self:VLLMBackend):
     "Shut the engine down so another can start in this process (inside `sharing()`: leave it to the block)"
     if self._llm is None: return
-    shared = VLLMBackend._pool is not None and any(e is self._llm for e in VLLMBackend._pool.values())
-    if not shared: _shutdown(self._llm)
+    held = [v for v in (VLLMBackend._pool or {}).values() if v[0] is self._llm]
+    if held: held[0][1] -= 1                   # kept running, idle, for the next backend with these settings
+    else: _shutdown(self._llm)
     self._llm = None
 
 @patch(cls_method=True)
@@ -440,7 +443,7 @@ def sharing(cls:VLLMBackend):
     try: yield cls._pool
     finally:
         pool, cls._pool = cls._pool, None
-        for llm in pool.values(): _shutdown(llm)
+        for llm,_ in pool.values(): _shutdown(llm)
 
 
 # %% ../nbs/02_generate.ipynb #4bcb794a

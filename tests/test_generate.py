@@ -173,7 +173,7 @@ def test_vllm_matches_hf(tmp_path):
         assert v['reserved'] == '0', 'a small CPU machine should give every core to the model'
     if not torch.cuda.is_available():   # CPU: bf16 only where the CPU has it, eager (a short engine start)
         assert v['config']['dtype'] == ('bfloat16' if v['cpu_bf16'] else 'float32') and v['config']['enforce_eager'] is True, v['config']
-    assert v['sharing'] == dict(same_engine=True, same_text=True, pooled=1, closed=True), v['sharing']
+    assert v['sharing'] == dict(same_engine=True, same_text=True, pooled=1, users=1, closed=True), v['sharing']
 
 
 def _free_port():

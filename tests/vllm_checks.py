@@ -64,7 +64,7 @@ def main(out, model='tiny'):
     with VLLMBackend(model, chunk_size=8) as vb2:
         again = Generator(vb2, progress=False).generate(comp, max_tokens=16)
         res['sharing'] = dict(same_engine=vb2.llm is engine, same_text=[o[0].text for o in again] == [r['text'] for r in res['greedy']],
-                              pooled=len(VLLMBackend._pool))
+                              pooled=len(VLLMBackend._pool), users=next(iter(VLLMBackend._pool.values()))[1])
     share.__exit__(None, None, None)
     res['sharing']['closed'] = VLLMBackend._pool is None
     (out/'vllm.json').write_text(json.dumps(res, indent=1))

@@ -3,11 +3,20 @@
 (a) transformers one prompt at a time, (b) transformers batched, (c) vLLM-CPU through our layer, (d) raw
 `vllm.LLM.generate` against the same job through our layer (overhead), (e) the HTTP backend against the local
 OpenAI-compatible server (tests/openai_server.py) with 200 ms of injected latency at concurrency 1, 8 and 64, against
-the latency-bound ideal (concurrency / latency requests per second), and (f) a fault run: 500 requests against the
-same server faulting 20% of them. Each vLLM part runs in a process of its own (one engine per process).
+the latency-bound ideal (concurrency / latency requests per second), (f) a fault run: 500 requests against the
+same server faulting 20% of them, and (g) the vLLM-CPU engine in float32 and bfloat16, eager and compiled: engine
+start, prefill rate, decode rate of 64 GSM8K prompts x 128 greedy tokens (the issue-19 job), and the fraction of the
+compute bound reached. The compute bound: the prefill of those 64 prompts measures the FLOP rate this CPU reaches on
+the model's matmuls (2 x body weights per prompt token, plus the head once per prompt, plus attention); a decoded
+token costs 2 x (body + head) weights plus attention over its context, so decode at any batch size cannot beat FLOP
+rate / FLOPs per token. A compiled engine is started twice on one fresh compile cache: the second start shows what
+vLLM's persisted cache saves. On a CPU without native bf16 (`metamath.generate.cpu_bf16`), the bf16 rows run 16
+prompts x 16 tokens, once (they are that slow). Each vLLM part runs in a process of its own (one engine per
+process).
 
     .venv/bin/python bench/generation.py                  # both models; prints a table, writes bench/results/generation.json
     .venv/bin/python bench/generation.py --models tiny    # a quick run
+    .venv/bin/python bench/generation.py --models smollm2 --parts engines   # only (g)
 """
 import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
 from collections import Counter
@@ -79,6 +88,72 @@ def vllm_part(model, sz, out_json):
     vb.close()
 
 
+def flops_per_token(path):
+    "Matmul FLOPs per token of a Llama-shaped model: (body, head, attention per context position)"
+    c = json.loads((Path(path)/'config.json').read_text())
+    d, L, i = c['hidden_size'], c['num_hidden_layers'], c['intermediate_size']
+    hd = c.get('head_dim') or d // c['num_attention_heads']
+    q, kv = c['num_attention_heads'] * hd, c.get('num_key_value_heads', c['num_attention_heads']) * hd
+    body = 2 * L * (d*q + 2*d*kv + q*d + 3*d*i)
+    return body, 2 * d * c['vocab_size'], 4 * L * q   # attention: QK and AV, per position attended
+
+
+def engine_part(model, dtype, eager, out_json, starts=1):
+    "Runs in its own process: start one engine (`starts` times), then prefill and decode the issue-19 job"
+    os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', '2'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    from vllm import SamplingParams
+    from metamath.generate import VLLMBackend, cpu_bf16
+    t_starts = []
+    for k in range(starts):
+        vb = VLLMBackend(model, dtype=dtype, eager=eager)
+        t = time.perf_counter(); llm = vb.llm; t_starts.append(round(time.perf_counter() - t, 1))
+        if k < starts - 1: vb.close()
+    slow = dtype != 'float32' and not cpu_bf16()      # bf16 emulated: a smaller job, one round
+    mt, ps = (16, prompts(16)) if slow else (128, prompts(64))
+    llm.generate(prompts(4, 1300), SamplingParams(max_tokens=4), use_tqdm=False)   # warm up
+    body, head, attn = flops_per_token(vb.path)
+    best = {}
+    for rep in range(1 if slow else 2):   # the better of two: the machine is shared
+        llm.reset_prefix_cache(); t = time.perf_counter()
+        o = llm.generate(ps, SamplingParams(temperature=0.0, max_tokens=1), use_tqdm=False)
+        pre = time.perf_counter() - t
+        lens = [len(x.prompt_token_ids) for x in o]
+        pflop = sum(body*n + attn*n*(n+1)/2 + head for n in lens)
+        llm.reset_prefix_cache(); t = time.perf_counter()
+        o = llm.generate(ps, SamplingParams(temperature=0.0, max_tokens=mt, ignore_eos=True), use_tqdm=False)
+        tot = time.perf_counter() - t
+        toks = sum(len(x.outputs[0].token_ids) for x in o)
+        dflop = sum(body + head + attn*(n + j) for n in lens for j in range(mt))   # per decoded token
+        if not best or tot < best['total_s']:
+            best = dict(prefill_s=round(pre, 2), prefill_tokens=sum(lens), prefill_gflops=round(pflop / pre / 1e9, 1),
+                        total_s=round(tot, 2), output_tokens=toks)
+            dec = max(tot - pre, 1e-9)           # the same prefill is inside the decode job
+            best['tokens_per_s'] = round(toks / tot, 1)
+            best['decode_tokens_per_s'] = round(toks / dec, 1)
+            best['compute_bound_tokens_per_s'] = round(pflop / pre / (dflop / toks), 1)
+            best['fraction_of_bound'] = round(best['decode_tokens_per_s'] / best['compute_bound_tokens_per_s'], 3)
+    write_json(out_json, dict(dtype=dtype, eager=eager, starts_s=t_starts, batch=len(ps), max_tokens=mt,
+                              config=vb.config(), cpu_bf16=cpu_bf16(), **best))
+    vb.close()
+
+
+def engine_parts(model, tmp, keep=None, dtypes=('float32', 'bfloat16')):
+    "(g): one process per dtype x mode; compiled engines start twice on a fresh compile cache (`keep`: reuse finished ones)"
+    rows = []
+    cache = Path(tempfile.mkdtemp(prefix='vllm-cache-'))
+    for dtype in dtypes:
+        for eager in (True, False):
+            out = (Path(keep) if keep else tmp)/f'engine-{model}-{dtype}-{eager}.json'
+            env = {**os.environ, 'VLLM_CACHE_ROOT': str(cache/dtype)}
+            if not out.exists(): subprocess.run([sys.executable, __file__, '--engine-child', model, dtype, str(int(eager)), str(out)], check=True,
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+            e = json.loads(out.read_text())
+            rows.append(row(f"g: vLLM-CPU {'bf16' if dtype == 'bfloat16' else 'fp32'}, {'eager' if eager else 'compiled'}",
+                            model, e['total_s'], e['output_tokens'], e['batch'], **{k: v for k,v in e.items() if k not in
+                            ('total_s', 'output_tokens', 'batch', 'tokens_per_s', 'config')}))
+    return rows
+
+
 def http_parts(model, sz, tmp):
     from openai_server import ServerProcess
     from metamath.generate import Generator, OpenAIBackend
@@ -132,11 +207,17 @@ def fault_run(tmp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--models', default='tiny,smollm2'); ap.add_argument('--parts', default='hf,vllm,http,faults')
+    ap.add_argument('--models', default='tiny,smollm2'); ap.add_argument('--parts', default='hf,vllm,http,faults,engines')
     ap.add_argument('--threads', type=int, default=1, help='torch CPU threads for the transformers parts')
     ap.add_argument('--vllm-child', nargs=2, metavar=('MODEL', 'OUT'), help=argparse.SUPPRESS)
+    ap.add_argument('--engine-dir', help='(g): keep each engine result here and reuse those already there (an interrupted run)')
+    ap.add_argument('--engine-dtypes', default='float32,bfloat16', help='(g): the dtypes measured')
+    ap.add_argument('--engine-child', nargs=4, metavar=('MODEL', 'DTYPE', 'EAGER', 'OUT'), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.vllm_child: return vllm_part(a.vllm_child[0], SIZES[a.vllm_child[0]], a.vllm_child[1])
+    if a.engine_child:
+        m, dt, eg, out = a.engine_child
+        return engine_part(m, dt, eg == '1', out, starts=1 if eg == '1' else 2)
     from metamath.models import resolve_model
     tmp, rows, parts, extra = Path(tempfile.mkdtemp()), [], a.parts.split(','), {}
     for m in a.models.split(','):
@@ -149,6 +230,7 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             v = json.loads(out.read_text()); rows += v['rows']; extra[f'vllm_runs_{m}'] = v['all_runs']
         if 'http' in parts: rows += http_parts(m, sz, tmp)
+        if 'engines' in parts: rows += engine_parts(m, tmp, a.engine_dir, a.engine_dtypes.split(','))
     if 'faults' in parts: extra['fault_run'] = fault_run(tmp)
     cols = ['part', 'model', 'samples', 'output_tokens', 'seconds', 'tokens_per_s']
     w = max(len(r['part']) for r in rows) if rows else 10

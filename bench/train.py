@@ -6,12 +6,17 @@ tokenizer. Prints a table and writes bench/results/train.json.
     .venv/bin/python bench/train.py                    # 'mid' random Llama (SmolLM2's layer shape, 4 layers)
     .venv/bin/python bench/train.py --model smollm2    # the real 135M model (about 6x slower per token)
     .venv/bin/python bench/train.py --model tiny --steps 1 --micros 4   # smoke test
+    .venv/bin/python bench/train.py --precisions no,bf16 --steps 6 --batch_size 8   # fp32 vs bf16 autocast -> train_precision.json
+
+With `--precisions`, only the packed trainer runs, once per precision (`no`: fp32; `bf16`: accelerate's bf16
+autocast, which on a CPU is `torch.autocast('cpu', bfloat16)`) on the same steps from the same initial weights: useful
+tokens/s and the loss of every step, and whether this CPU computes bf16 natively (`metamath.generate.cpu_bf16`).
 
 Every method sees the same optimizer steps (`batch_size` samples each, chosen by `metamath.train.step_indices`).
 The first step of each run is a warm-up and is not timed. `micros` are samples per micro-batch for the padded
 methods; the packed run uses as many 512-token rows as hold the same number of samples on average.
 """
-import os, tempfile, time
+import os, subprocess, sys, tempfile, time
 from pathlib import Path
 from metamath.data import write_json
 from fastcore.script import call_parse
@@ -39,6 +44,33 @@ def hf_trainer_run(model_dir, samples, order, m, batch_size, steps, tok, out):
             data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)).train()
     return clock.t
 
+def precision_runs(model_dir, precisions, batch_size, m_rows, steps, out):
+    "Packed training once per precision over the same steps: tokens/s (first step untimed) and per-step losses"
+    from metamath.generate import cpu_bf16, cpu_flags
+    res = dict(model_dir=model_dir, batch_size=batch_size, rows=m_rows, steps=steps, cores=os.cpu_count(), cpu_bf16=cpu_bf16(),
+               cpu_flags=sorted(f for f in cpu_flags() if f.startswith(('avx512', 'amx')) or f in ('avx2', 'fma')), runs=[])
+    tmp = Path(tempfile.mkdtemp(prefix='bench_prec_'))
+    for prec in precisions:
+        # accelerate fixes the precision once per process: each run is a trainer process of its own
+        cmd = [sys.executable, '-m', 'metamath.train', '--data', 'gsm8k+math', '--model', model_dir, '--out', str(tmp/prec),
+               '--batch_size', str(batch_size), '--micro_batch_size', str(m_rows), '--max_steps', str(steps + 1),
+               '--warmup_ratio', '0', '--save_every', '0', '--precision', prec, '--no-progress']
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        from metamath.data import read_jsonl
+        log = read_jsonl(tmp/prec/'log.jsonl')
+        t = log[1:]
+        res['runs'].append(dict(precision=prec, tok_per_s=round(sum(x['tokens'] for x in t) / sum(x['time_s'] for x in t), 1),
+                                s_per_step=round(sum(x['time_s'] for x in t) / len(t), 2), loss=[round(x['loss'], 4) for x in log]))
+        print(res['runs'][-1], flush=True)
+    base = res['runs'][0]
+    for r in res['runs'][1:]:
+        r['speed_vs_' + base['precision']] = round(r['tok_per_s'] / base['tok_per_s'], 3)
+        r['max_abs_loss_diff'] = round(max(abs(a - b) for a,b in zip(r['loss'], base['loss'])), 4)
+    print(f"{'precision':<10} {'tok/s':>8} {'s/step':>7}  loss per step")
+    for r in res['runs']: print(f"{r['precision']:<10} {r['tok_per_s']:>8} {r['s_per_step']:>7}  {r['loss']}")
+    write_json(ROOT/out, res, indent=1)
+    return res
+
 def ours_run(model_dir, m_rows, batch_size, steps, out, **kw):
     "Run `metamath.train` for `steps` steps; return its per-step log rows"
     from metamath.data import read_jsonl
@@ -55,6 +87,7 @@ def main(model:str='mid',      # mid (random Llama, SmolLM2's layer shape, 4 lay
          micros:str='4,16',    # samples per micro-batch (padded methods), comma-separated
          rounds:int=1,         # repeat the whole sweep; the best round of each method counts (the CPU is shared)
          seed:int=42,
+         precisions:str='',    # e.g. no,bf16: compare training precisions instead (packed only; writes train_precision.json)
          out:str='bench/results/train.json'): # results file, relative to the repo root
     "Useful tokens/s and padding waste: packed vs padded vs the HF Trainer"
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -62,6 +95,9 @@ def main(model:str='mid',      # mid (random Llama, SmolLM2's layer shape, 4 lay
     from metamath.models import resolve_model, tiny_llama
     from metamath.train import encode_records, load_train_records, step_indices
     model_dir = str(tiny_llama(**MID)) if model == 'mid' else resolve_model(model)
+    if precisions:
+        o = out if out != 'bench/results/train.json' else 'bench/results/train_precision.json'
+        return precision_runs(model_dir, precisions.split(','), batch_size, int(micros.split(',')[0]), steps, o)
     tok = AutoTokenizer.from_pretrained(model_dir)
     samples,st = encode_records(load_train_records('gsm8k+math'), tok, max_len=512)
     lens = [len(s['input_ids']) for s in samples]

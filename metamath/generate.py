@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'PRICES', 'SAMPLE_FIELDS', 'SYSTEM', 'BACKENDS', 'check_prompt', 'Sampling', 'Sample', 'Request', 'prompt_seed',
-           'prompt_key', 'Ledger', 'Backend', 'encode_prompt', 'HFBackend', 'Generator', 'VLLMBackend',
-           'MalformedResponse', 'chat_mode', 'OpenAIBackend', 'make_backend', 'read_prompts', 'generate_cli']
+           'prompt_key', 'Ledger', 'Backend', 'encode_prompt', 'HFBackend', 'Generator', 'cpu_flags', 'cpu_bf16',
+           'VLLMBackend', 'MalformedResponse', 'chat_mode', 'OpenAIBackend', 'make_backend', 'read_prompts',
+           'generate_cli']
 
 # %% ../nbs/02_generate.ipynb #76590d34
 def check_prompt(p, # a prompt: a string, or a list of `{'role', 'content'}` messages
@@ -376,47 +377,99 @@ def _run(self:Generator, reqs:list[Request], sp:Sampling, lg:Ledger):
             with JsonlWriter(self.ledger_path) as w: w.write(asdict(lg))
         if lg.failed: log.warning(f'{lg.job}: {lg.failed} samples failed {dict(lg.failure_reasons)}; see {self.failures_path}')
 
+# %% ../nbs/02_generate.ipynb #b7c1e0a2
+def cpu_flags(path:str|Path='/proc/cpuinfo')->set[str]:
+    "The CPU's feature flags as Linux lists them (`flags` on x86, `Features` on ARM); empty where the file is missing"
+    try: txt = Path(path).read_text(encoding='utf-8', errors='replace')
+    except OSError: return set()
+    m = re.search(r'^(?:flags|Features)\s*:(.*)$', txt, re.M)
+    return set(m.group(1).split()) if m else set()
+
+def cpu_bf16(flags:set|None=None)->bool:
+    "Whether the CPU computes bfloat16 natively: AVX-512 BF16 or AMX-BF16 (x86), BF16 (ARM)"
+    return bool({'avx512_bf16', 'amx_bf16', 'bf16'} & (cpu_flags() if flags is None else set(flags)))
+
+
 # %% ../nbs/02_generate.ipynb #93873d2e
 class VLLMBackend(Backend):
     "vLLM offline (`vllm.LLM`): chunked batched `generate`, `n` samples per request, prefix caching"
     name = 'vllm'
+    _pool = None      # {engine settings: [vllm.LLM, backends using it]} while `VLLMBackend.sharing()` is open
     def __init__(self, model:str, # anything `resolve_model` accepts
                  chunk_size:int=1024, # samples per `LLM.generate` call: results are written after each
-                 dtype:str|None=None, # default: float32 on CPU, auto on GPU
+                 dtype:str|None=None, # default: auto on GPU; on CPU bfloat16 where `cpu_bf16()`, else float32
                  tensor_parallel_size:int=1, enable_prefix_caching:bool=True,
                  kv_cache_gib:float=2, # CPU only: `VLLM_CPU_KVCACHE_SPACE` unless already set
                  reserved_cpus:int|None=None, # CPU only: cores kept from the model for vLLM's front end (`VLLM_CPU_NUM_OF_RESERVED_CPU` unless set); None: 0 on machines of at most 4 cores, else vLLM's default
+                 eager:bool|None=None, # no torch.compile (`enforce_eager`); None: eager on CPU (starts 3x sooner), vLLM's default on GPU
                  **llm_kwargs):        # passed to `vllm.LLM` (data_parallel_size, max_model_len, gpu_memory_utilization, seed, ...)
-        store_attr('chunk_size,dtype,tensor_parallel_size,enable_prefix_caching,kv_cache_gib,reserved_cpus,llm_kwargs')
+        store_attr('chunk_size,dtype,tensor_parallel_size,enable_prefix_caching,kv_cache_gib,reserved_cpus,eager,llm_kwargs')
         self.path = resolve_model(model)
         self.ident = dict(backend=self.name, model=self.path)
         self._llm = None
 
-    def load(self): return self.llm
-    @property
-    def llm(self):
-        "The `vllm.LLM` engine, started on first use"
-        if self._llm is None:
-            import torch
-            cpu = not torch.cuda.is_available()
-            if cpu:
-                os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', str(self.kv_cache_gib))
-                r = self.reserved_cpus if self.reserved_cpus is not None else 0 if ncpus() <= 4 else None
-                if r is not None: os.environ.setdefault('VLLM_CPU_NUM_OF_RESERVED_CPU', str(r))
-            from vllm import LLM
-            kw = (dict(enable_chunked_prefill=False) if cpu else {}) | self.llm_kwargs   # see the note above
-            self._llm = LLM(model=self.path, dtype=self.dtype or ('float32' if cpu else 'auto'),
-                            tensor_parallel_size=self.tensor_parallel_size,
-                            enable_prefix_caching=self.enable_prefix_caching, **kw)
-        return self._llm
+    def engine_args(self)->dict:
+        "The `vllm.LLM` arguments this backend starts with, dtype and compile mode resolved for this machine"
+        import torch
+        cpu = not torch.cuda.is_available()
+        kw = dict(model=self.path, dtype=self.dtype or ('auto' if not cpu else 'bfloat16' if cpu_bf16() else 'float32'),
+                  tensor_parallel_size=self.tensor_parallel_size, enable_prefix_caching=self.enable_prefix_caching)
+        if cpu: kw['enable_chunked_prefill'] = False             # see the note above
+        if self.eager is not None or cpu: kw['enforce_eager'] = cpu if self.eager is None else self.eager
+        return kw | self.llm_kwargs
+    def config(self)->dict: return dict(self.ident) | {k: v for k,v in self.engine_args().items() if k != 'model'}
 
-    def close(self):
-        "Shut the engine down so another can start in this process"
-        if self._llm is None: return
-        try: self._llm.llm_engine.engine_core.shutdown()
-        except Exception as e: log.debug(f'vLLM shutdown: {e}')
-        self._llm = None
-        import gc; gc.collect()
+
+# %% ../nbs/02_generate.ipynb #d2e8b5f0
+from contextlib import contextmanager
+
+def _shutdown(llm):
+    try: llm.llm_engine.engine_core.shutdown()
+    except Exception as e: log.debug(f'vLLM shutdown: {e}')
+    import gc; gc.collect()
+
+@patch
+def load(self:VLLMBackend): return self.llm
+
+@patch(as_prop=True)
+def llm(self:VLLMBackend):
+    "The `vllm.LLM` engine, started on first use (or taken from `VLLMBackend.sharing()`)"
+    if self._llm is not None: return self._llm
+    import torch
+    if not torch.cuda.is_available():
+        os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', str(self.kv_cache_gib))
+        r = self.reserved_cpus if self.reserved_cpus is not None else 0 if ncpus() <= 4 else None
+        if r is not None: os.environ.setdefault('VLLM_CPU_NUM_OF_RESERVED_CPU', str(r))
+    kw, pool = self.engine_args(), VLLMBackend._pool
+    key = json.dumps(kw, sort_keys=True, default=str)
+    if pool is not None and key in pool: pool[key][1] += 1; self._llm = pool[key][0]; return self._llm
+    if pool:                                   # another model: idle engines go first (a GPU holds one at a time)
+        for k in [k for k,(e,users) in pool.items() if users == 0]: _shutdown(pool.pop(k)[0])
+    from vllm import LLM
+    self._llm = LLM(**kw)
+    if pool is not None: pool[key] = [self._llm, 1]
+    return self._llm
+
+@patch
+def close(self:VLLMBackend):
+    "Shut the engine down so another can start in this process (inside `sharing()`: leave it to the block)"
+    if self._llm is None: return
+    held = [v for v in (VLLMBackend._pool or {}).values() if v[0] is self._llm]
+    if held: held[0][1] -= 1                   # kept running, idle, for the next backend with these settings
+    else: _shutdown(self._llm)
+    self._llm = None
+
+@patch(cls_method=True)
+@contextmanager
+def sharing(cls:VLLMBackend):
+    "Within this block, backends with the same model and engine settings share one engine; it shuts down at the end"
+    if cls._pool is not None: yield cls._pool; return     # nested: the outer block owns the engines
+    cls._pool = {}
+    try: yield cls._pool
+    finally:
+        pool, cls._pool = cls._pool, None
+        for llm,_ in pool.values(): _shutdown(llm)
+
 
 # %% ../nbs/02_generate.ipynb #4bcb794a
 @patch

@@ -317,14 +317,20 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     figdir = Path(cfg['run']['figures']) if cfg['run']['figures'] else run/'figures'
     write_json(run/'config.json', cfg, indent=1)
     force = set(filter(None, force.split(',')))
-    res, secs = {}, {}
+    res, secs, t0 = {}, {}, time.time()
     def go(st, fn):
         r = run_stage(st, fn, st.name in force, log)
         secs[st.name] = json.loads(st.done_file.read_text())['seconds']   # the run that made the outputs
         return r
     seed, data = cfg['run']['seed'], cfg['run']['data']
     sb = Stage(run, 'bootstrap', dict(teacher=cfg['teacher'], bootstrap=cfg['bootstrap'], seed=seed, data=data))
-    res['bootstrap'] = go(sb, lambda d: do_bootstrap(cfg, d))
+    res['finetune'], res['evaluate'] = {}, {}
+    from metamath.generate import VLLMBackend
+    with VLLMBackend.sharing():   # one vLLM engine for the teacher and the base model's evaluation when they match
+        res['bootstrap'] = go(sb, lambda d: do_bootstrap(cfg, d))
+        if cfg['evaluate']['baseline']:
+            se = Stage(run, 'eval_base', dict(cfg['evaluate'], model=cfg['finetune']['student'], data=data))
+            res['evaluate']['base'] = go(se, lambda d: do_evaluate(cfg, d, cfg['finetune']['student']))
     sf = Stage(run, 'filter', dict(cfg['filter'], student=cfg['finetune']['student']), [sb])
     res['filter'] = go(sf, lambda d: do_filter(cfg, d, res['bootstrap']))
     sm = Stage(run, 'mix', dict(cfg['mix'], seed=seed), [sf])
@@ -334,10 +340,6 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     res['analyse'] = go(sa, lambda d: do_analyse(cfg, d, kept, datasets))
     arms = {'student': cfg['finetune']['mix'], **cfg['ablation']['arms']}
     ft_cfg = {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads') and (k, v) != ('template', 'metamath')}  # the default template keeps older stamps
-    res['finetune'], res['evaluate'] = {}, {}
-    if cfg['evaluate']['baseline']:
-        se = Stage(run, 'eval_base', dict(cfg['evaluate'], model=cfg['finetune']['student'], data=data))
-        res['evaluate']['base'] = go(se, lambda d: do_evaluate(cfg, d, cfg['finetune']['student']))
     for arm,mix in arms.items():
         sft = Stage(run, f'finetune_{arm}', dict(ft_cfg, mix=mix, seed=seed), [sm])
         res['finetune'][arm] = go(sft, lambda d: do_finetune(cfg, d, kept, datasets, mix))
@@ -347,7 +349,7 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
                           loss=plot_loss({a: read_jsonl(run/f'finetune_{a}'/'log.jsonl') for a in arms}, figdir/'train_loss.png'))
     for f in res['filter']['figures'] + res['analyse'].get('figures', []):   # stage figures, published beside them
         shutil.copy(f, figdir/Path(f).name); res['figures'][Path(f).stem] = figdir/Path(f).name
-    res['seconds'] = secs
+    res['seconds'], res['wall_s'] = secs, round(time.time() - t0, 1)   # wall_s: this call, skipped stages included
     write_json(run/'results.json', res, indent=1, default=str)
     res['report'] = write_report(cfg, run, res, figdir)
     log(f'report: {res["report"]}')
@@ -366,6 +368,6 @@ def run_cli(config:str='configs/demo.toml', # the experiment config (TOML)
 
 def demo_cli(out:str='runs', # folder for the run
              set:str=''): # settings changed for this run (`section.key=value ...`)
-    "The main job on the embedded default: the whole pipeline on `configs/demo.toml` (about 20 minutes on 2 CPU cores)"
+    "The main job on the embedded default: the whole pipeline on `configs/demo.toml` (about 10 minutes on 2 CPU cores)"
     cfg = Path(__file__).resolve().parents[1]/'configs'/'demo.toml'
     return run_cli(str(cfg), f'run.out={out} {set}'.strip())

@@ -3,7 +3,7 @@ SIGKILL and resumed, the API key kept out of every file, vLLM against transforme
 import json, logging, os, signal, socket, subprocess, sys, time, urllib.request
 from collections import Counter
 from pathlib import Path
-import pytest
+import pytest, torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
@@ -171,6 +171,9 @@ def test_vllm_matches_hf(tmp_path):
     assert v['big']['samples'] == [2]*4 and sum(v['big']['prompt_tokens']) > 4096, v['big']
     if v['reserved_before'] is None and ncpus() <= 4:
         assert v['reserved'] == '0', 'a small CPU machine should give every core to the model'
+    if not torch.cuda.is_available():   # CPU: bf16 only where the CPU has it, eager (a short engine start)
+        assert v['config']['dtype'] == ('bfloat16' if v['cpu_bf16'] else 'float32') and v['config']['enforce_eager'] is True, v['config']
+    assert v['sharing'] == dict(same_engine=True, same_text=True, pooled=1, users=1, closed=True), v['sharing']
 
 
 def _free_port():

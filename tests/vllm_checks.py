@@ -23,11 +23,13 @@ def main(out, model='tiny'):
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('VLLM_CPU_KVCACHE_SPACE', '1'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
     from metamath.data import read_jsonl
-    from metamath.generate import Generator, VLLMBackend
+    from metamath.generate import Generator, VLLMBackend, cpu_bf16
     comp, chat = prompts()
     res = {}
     res['reserved_before'] = os.environ.get('VLLM_CPU_NUM_OF_RESERVED_CPU')
-    with VLLMBackend(model, chunk_size=3) as vb:   # 3 samples a chunk: several chunks, each written as it ends
+    share = VLLMBackend.sharing(); share.__enter__()   # the engine outlives `vb` and serves a second backend below
+    with VLLMBackend(model, chunk_size=3) as vb:
+        res['config'], res['cpu_bf16'] = vb.config(), cpu_bf16()   # 3 samples a chunk: several chunks, each written as it ends
         g = Generator(vb, cache=out/'greedy.jsonl', progress=False)
         res['greedy'] = [asdict(o[0]) for o in g.generate(comp, max_tokens=16)]
         res['reserved'] = os.environ.get('VLLM_CPU_NUM_OF_RESERVED_CPU')
@@ -57,6 +59,14 @@ def main(out, model='tiny'):
         o = b.generate([comp[0], 'one two three ' * 1000, comp[2]], max_tokens=4)
         res['long'] = dict(ok=[x[0] is not None for x in o], ledger=asdict(b.ledger), rows=len(read_jsonl(out/'long.jsonl')),
                            failures=read_jsonl(out/'long.failures.jsonl'))
+        engine = vb.llm
+    # a second backend with the same settings takes the running engine (no second start) and gives the same text
+    with VLLMBackend(model, chunk_size=8) as vb2:
+        again = Generator(vb2, progress=False).generate(comp, max_tokens=16)
+        res['sharing'] = dict(same_engine=vb2.llm is engine, same_text=[o[0].text for o in again] == [r['text'] for r in res['greedy']],
+                              pooled=len(VLLMBackend._pool), users=next(iter(VLLMBackend._pool.values()))[1])
+    share.__exit__(None, None, None)
+    res['sharing']['closed'] = VLLMBackend._pool is None
     (out/'vllm.json').write_text(json.dumps(res, indent=1))
 
 

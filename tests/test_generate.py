@@ -37,7 +37,9 @@ def test_fault_run(server, tmp_path):
     "500 samples through a server faulting 20% of requests: 500 results, no duplicate, every fault one retry"
     server.control(fault_rate=0.2, seed=7, stall=7.0)    # a stall outlasts the client's timeout
     ps = gsm8k(400) + [[{'role':'user', 'content':q}] for q in gsm8k(100, 400)]
-    api = OpenAIBackend('tiny', base_url=server.url, concurrency=32, timeout=5.0, backoff=0.05, max_backoff=0.5, max_retries=10)
+    # chat=False: string prompts to /completions without the one-token probe of chat='auto', so every request the
+    # server sees is one the ledger counts (the probe is tested in tests/test_scale.py and nbs/02_generate)
+    api = OpenAIBackend('tiny', base_url=server.url, concurrency=32, timeout=5.0, backoff=0.05, max_backoff=0.5, max_retries=10, chat=False)
     g = Generator(api, cache=tmp_path/'gen.jsonl', progress=False)
     outs = g.generate(ps, max_tokens=4, desc='fault run')
     st, lg = server.stats(), g.ledger
@@ -59,7 +61,7 @@ def test_fault_run(server, tmp_path):
 def test_retry_after_is_honoured(server, tmp_path):
     "Two 429s with Retry-After 0.4 s: the client waits that long before each retry, then succeeds"
     server.control(faults=['429'], fault_next=2, retry_after=0.4)
-    api = OpenAIBackend('tiny', base_url=server.url, concurrency=1, backoff=0.001)
+    api = OpenAIBackend('tiny', base_url=server.url, concurrency=1, backoff=0.001, chat=False)   # no probe to take the 429s
     g = Generator(api, progress=False)
     assert g.generate(gsm8k(1), max_tokens=4)[0][0] is not None
     t = server.stats()['arrivals']

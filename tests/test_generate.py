@@ -1,6 +1,6 @@
 """Process-level tests of `metamath.generate`: a real OpenAI-compatible server that injects faults, runs killed with
 SIGKILL and resumed, the API key kept out of every file, vLLM against transformers, and vLLM's own OpenAI server."""
-import json, logging, os, signal, socket, subprocess, sys, time, urllib.request
+import contextlib, json, logging, os, signal, socket, subprocess, sys, time, urllib.request
 from collections import Counter
 from pathlib import Path
 import pytest, torch
@@ -182,14 +182,14 @@ def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_vllm_openai_server(tmp_path):
-    "The HTTP backend against vLLM's own OpenAI-compatible server gives transformers' greedy text"
+@contextlib.contextmanager
+def vllm_server(tmp_path, *flags):
+    "vLLM's own OpenAI-compatible server on the tiny model, started in its own session; yields its base URL"
     from metamath.models import resolve_model
     port = _free_port()
     cmd = [sys.executable, '-m', 'vllm.entrypoints.openai.api_server', '--model', resolve_model('tiny'), '--served-model-name',
-           'tiny', '--dtype', 'float32', '--port', str(port), '--host', '127.0.0.1']
-    env = {**os.environ, 'VLLM_CPU_KVCACHE_SPACE': '1', 'HF_HUB_OFFLINE': '1'}
+           'tiny', '--dtype', 'float32', '--port', str(port), '--host', '127.0.0.1', *flags]
+    env = {**os.environ, 'PYTHONPATH': str(ROOT), 'VLLM_CPU_KVCACHE_SPACE': '1', 'HF_HUB_OFFLINE': '1'}
     log = open(tmp_path/'server.log', 'w')
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -198,8 +198,19 @@ def test_vllm_openai_server(tmp_path):
             assert proc.poll() is None, (tmp_path/'server.log').read_text()[-3000:]
             try: urllib.request.urlopen(f'http://127.0.0.1:{port}/v1/models', timeout=2); break
             except OSError: time.sleep(2)
+        yield f'http://127.0.0.1:{port}/v1'
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try: proc.wait(60)
+        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+        log.close()
+
+@pytest.mark.slow
+def test_vllm_openai_server(tmp_path):
+    "The HTTP backend against vLLM's own OpenAI-compatible server gives transformers' greedy text"
+    with vllm_server(tmp_path) as url:
         comp, chat = check_prompts()
-        api = Generator(OpenAIBackend('tiny', base_url=f'http://127.0.0.1:{port}/v1', concurrency=8), progress=False)
+        api = Generator(OpenAIBackend('tiny', base_url=url, concurrency=8), progress=False)
         hf = Generator(HFBackend('tiny', batch_size=8, threads=1), progress=False)
         for p,mt in [(comp, 16), (chat, 8)]:
             a, h = api.generate(p, max_tokens=mt), hf.generate(p, max_tokens=mt)
@@ -207,11 +218,18 @@ def test_vllm_openai_server(tmp_path):
                    [(x[0].text, x[0].finish_reason, x[0].prompt_tokens, x[0].completion_tokens) for x in h]
         o = api.generate(comp[:2], n=3, temperature=1.0, max_tokens=8)
         assert api.ledger.generated == 6 and len({s.text for s in o[0]}) == 3
-    finally:
-        proc.terminate()
-        try: proc.wait(60)
-        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
-        log.close()
+
+@pytest.mark.slow
+def test_vllm_chat_endpoint(tmp_path):
+    "String prompts through vLLM's own OpenAI server's chat endpoint give transformers' greedy text of the same messages"
+    from metamath.generate import SYSTEM
+    with vllm_server(tmp_path, '--enforce-eager') as url:
+        qs = ['Question: Tom has 3 apples and buys 2 more. How many apples?\nSolution:', 'Question: 7 - 4 = ?\nSolution:']
+        api = Generator(OpenAIBackend('tiny', base_url=url, chat=True), progress=False)
+        hf = Generator(HFBackend('tiny', batch_size=2, threads=1), progress=False)
+        msgs = [[{'role': 'system', 'content': SYSTEM}, {'role': 'user', 'content': q}] for q in qs]
+        a, h = api.generate(qs, max_tokens=8, stop=['\nQuestion:']), hf.generate(msgs, max_tokens=8, stop=['\nQuestion:'])
+        assert [(x[0].text, x[0].finish_reason) for x in a] == [(x[0].text, x[0].finish_reason) for x in h]
 
 
 @pytest.mark.slow

@@ -68,34 +68,3 @@ def test_dry_run_killed_and_resumed(tmp_path):
     assert res['cached'] >= before - 1 and res['generated'] > 0           # the kill may tear the last line only
     assert res['cached'] + res['generated'] + res['failed'] == len(keys)
     assert res['completions_refused'] == 2 and res['kept'] > 0          # one probe per data set's backend and set(res['kept_by_type']) >= {'GSM_AnsAug', 'MATH_FOBAR'}
-
-
-@pytest.mark.slow
-def test_vllm_chat_endpoint(tmp_path):
-    "String prompts through vLLM's own OpenAI server's chat endpoint give transformers' greedy text of the same messages"
-    import socket, urllib.request
-    from metamath.models import resolve_model
-    from metamath.generate import Generator, HFBackend, OpenAIBackend, SYSTEM
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    cmd = [sys.executable, '-m', 'vllm.entrypoints.openai.api_server', '--model', resolve_model('tiny'), '--served-model-name',
-           'tiny', '--dtype', 'float32', '--port', str(port), '--host', '127.0.0.1', '--enforce-eager']
-    log = open(tmp_path/'server.log', 'w')
-    proc = subprocess.Popen(cmd, env={**ENV, 'VLLM_CPU_KVCACHE_SPACE': '1', 'HF_HUB_OFFLINE': '1'}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        t0 = time.time()
-        while time.time() - t0 < 600:
-            assert proc.poll() is None, (tmp_path/'server.log').read_text()[-3000:]
-            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/v1/models', timeout=2); break
-            except OSError: time.sleep(2)
-        qs = ['Question: Tom has 3 apples and buys 2 more. How many apples?\nSolution:', 'Question: 7 - 4 = ?\nSolution:']
-        api = Generator(OpenAIBackend('tiny', base_url=f'http://127.0.0.1:{port}/v1', chat=True), progress=False)
-        hf = Generator(HFBackend('tiny', batch_size=2, threads=1), progress=False)
-        msgs = [[{'role': 'system', 'content': SYSTEM}, {'role': 'user', 'content': q}] for q in qs]
-        a, h = api.generate(qs, max_tokens=8, stop=['\nQuestion:']), hf.generate(msgs, max_tokens=8, stop=['\nQuestion:'])
-        assert [(x[0].text, x[0].finish_reason) for x in a] == [(x[0].text, x[0].finish_reason) for x in h]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try: proc.wait(60)
-        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
-        log.close()

@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
 from .data import load_data, read_jsonl, write_json, write_jsonl
-from .answers import FALLBACK_RULES, extract_answer, grade_batch, is_equiv, parse_number
+from .answers import FALLBACK_RULES, extract_answer, grade_batch, parse_number
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', 'PROMPT_TASKS', 'ORIGINAL_FILES', 'ORIGINAL_QUERY',
@@ -24,8 +24,8 @@ __all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', '
            'Quantity', 'canon_number', 'spelled_quantities', 'math_spans', 'find_quantities', 'mask_numbers',
            'mask_numbers_original', 'masking_stats', 'cut_at_answer', 'format_response', 'split_question', 'has_var',
            'fobar_query', 'sv_query', 'mentions', 'check_rephrase', 'check_statement', 'clean_rewrite', 'phash',
-           'token_counter', 'Bootstrapper', 'grade_fast', 'backward_items', 'parse_budget', 'table1_budget',
-           'summarize', 'ledger_totals', 'question_order', 'run_bootstrap', 'write_run', 'bootstrap_cli']
+           'token_counter', 'Bootstrapper', 'backward_items', 'parse_budget', 'table1_budget', 'summarize',
+           'ledger_totals', 'question_order', 'run_bootstrap', 'write_run', 'bootstrap_cli']
 
 # %% ../nbs/03_bootstrap.ipynb #a4c10d5a
 def cot_solution(rec:dict)->str:
@@ -556,17 +556,6 @@ def _row(self:Bootstrapper, rec:dict, method:str, query:str, gold:str, status:st
     return dict(source_id=rec['id'], type=f'{PREFIX[self.dataset]}_{method}', method=method, query=query, gold=str(gold),
                 k=k, generated=got, correct=correct, cut=cut, no_answer_line=no_line, status=status)
 
-def grade_fast(preds:list, golds:list)->list[bool]:
-    "`grade_batch`'s verdicts, with the exact rules first: math-verify (on all cores) only for the pairs they cannot decide"
-    out, todo = [], []
-    for i,(p,g) in enumerate(zip(preds, golds)):
-        if p is None: out.append(False)
-        elif is_equiv(p, g, symbolic=False): out.append(True)
-        elif parse_number(p) is not None and parse_number(g) is not None: out.append(False)   # two numbers: exact says it all
-        else: out.append(None); todo.append(i)
-    for i,ok in zip(todo, grade_batch([preds[i] for i in todo], [golds[i] for i in todo]) if todo else []): out[i] = ok
-    return out
-
 @patch
 def _extract(self:Bootstrapper, text:str|None, method:str)->tuple:
     "(answer, rule) of a solution; a backward one's `The value of x is N` counts as its answer line"
@@ -587,7 +576,7 @@ def solve(self:Bootstrapper, asks:list[dict], # each: `rec`, `query`, `gold`, `m
     texts = [[cut_at_answer(s.text) if s is not None else None for s in ss] for ss in outs]
     ext = [[self._extract(t, a['method']) for t in ts] for a,ts in zip(asks, texts)]
     preds = [[e[0] for e in es] for es in ext]
-    ok = iter(grade_fast([p for ps in preds for p in ps], [str(a['gold']) for a,ps in zip(asks, preds) for _ in ps]))
+    ok = iter(grade_batch([p for ps in preds for p in ps], [str(a['gold']) for a,ps in zip(asks, preds) for _ in ps]))
     cands, rows = [], []
     sampling = dict(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens['solve'], k=k,
                     shots=self.shots['solve'].k, prompt_tokens=self.prompt_tokens)

@@ -25,14 +25,15 @@ REWORD = ['', 'Please answer: ', 'Question: ', 'Can you solve this? ', 'Consider
 
 def questions():
     "Training records of GSM8K and MATH with a reference solution, a gold answer and one masking"
-    from metamath.bootstrap import cot_solution, mask_numbers
+    from metamath.masking import mask_numbers
+    from metamath.formats import metamath_response
     out = []
     for ds, var in (('gsm8k', 'x'), ('math', 'X')):
         for r in load_data(ds, 'train'):
             if r['answer'] is None: continue
             try: m = mask_numbers(r['question'], var)
             except Exception: m = []
-            out.append(dict(r, cot=cot_solution(r), mask=m[len(m) // 2] if m else None, var=var))
+            out.append(dict(r, cot=metamath_response(r), mask=m[len(m) // 2] if m else None, var=var))
     return out
 
 def wrong(gold, kind, rnd):

@@ -25,8 +25,6 @@ from metamath.data import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT/'tests')]
-ALPACA = ("Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
-          "### Instruction:\n{q}\n\n### Response: Let's think step by step.")
 SIZES = {  # model: prompts for (a), (b), (c/d); max_tokens; HTTP requests at (latency, concurrency); distinct HTTP prompts
     'tiny':    dict(a=32, b=128, v=256, max_tokens=64, http={(0.2, 1): 25, (0.2, 8): 320, (0.2, 64): 2560, (1.0, 64): 640}, http_prompts=1280),
     'smollm2': dict(a=8, b=32, v=64, max_tokens=64, http={(0.2, 1): 10, (0.2, 8): 80, (0.2, 64): 2560, (1.0, 64): 640}, http_prompts=320),
@@ -35,7 +33,8 @@ SIZES = {  # model: prompts for (a), (b), (c/d); max_tokens; HTTP requests at (l
 
 def prompts(k, offset=0):
     from metamath.data import load_data
-    return [ALPACA.format(q=r['question']) for r in load_data('gsm8k', 'test', limit=offset + k)[offset:]]
+    from metamath.formats import format_prompt
+    return [format_prompt(r['question']) for r in load_data('gsm8k', 'test', limit=offset + k)[offset:]]
 
 
 def row(part, model, secs, toks, samples, **kw):

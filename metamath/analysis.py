@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 import numpy as np
 from fastcore.script import call_parse
+from .formats import ANSWER_LINE, format_prompt, metamath_response
 from .data import JSONLError, iter_jsonl, load_data, write_json, write_jsonl, read_jsonl
 from .models import cache_dir, resolve_model
 
@@ -39,21 +40,14 @@ def order_types(types)->list[str]:
     return [t for t in TYPE_ORDER if t in s] + sorted(s - set(TYPE_ORDER))
 
 # %% ../nbs/05_analysis.ipynb #0dedb9f4
-def _trailer(answer): return f'\n#### {answer}\nThe answer is: {answer}'
-
 def cot_records(recs:list[dict], # `metamath.data` records of GSM8K (or MATH) with a `solution`
                 calc:bool=False, # keep GSM8K's `<<48/2=24>>` calculator notes
                )->list[dict]:
     "The data sets' own chain-of-thought solutions as MetaMathQA-shaped records (`GSM8K_CoT`/`MATH_CoT`)"
-    out = []
-    for r in recs:
-        sol = r['solution'] if calc else re.sub(r'<<[^>]*>>', '', r['solution'])
-        if r['source'] == 'gsm8k': sol = sol.rsplit('####', 1)[0].rstrip() + _trailer(r['answer']); t = 'GSM8K_CoT'
-        else: sol = sol.rstrip() + f' The answer is: {r["answer"]}'; t = 'MATH_CoT'
-        out.append(dict(id=r['id'], query=r['question'], response=sol, type=t, original_question=r['question']))
-    return out
+    return [dict(id=r['id'], query=r['question'], response=metamath_response(r, keep_hash=True, calc=calc),
+                 type='GSM8K_CoT' if r['source'] == 'gsm8k' else 'MATH_CoT', original_question=r['question']) for r in recs]
 
-def answer_only_records(recs:list[dict], fmt:str='The answer is: {answer}')->list[dict]:
+def answer_only_records(recs:list[dict], fmt:str=ANSWER_LINE)->list[dict]:
     "Question plus only its final answer, formatted by `fmt` (type `answer_only`)"
     return [dict(id=r['id'], query=r['question'], response=fmt.format(answer=r['answer']), type='answer_only',
                  original_question=r['question']) for r in recs]
@@ -69,7 +63,8 @@ def backward_records(recs:list[dict], # `load_data('gsm8k_backward')`
         m = r['meta']
         if 'output' in m and which in ('output', 'all'): resp = m['output'].strip()
         elif 'inv_question_pred_answer' in m and which in ('pred', 'all'):   # no MetaMath ending yet: add it
-            resp = re.sub(r"^Let's think step by step\.\s*", '', m['inv_question_pred_answer'].strip()) + _trailer(r['answer'])
+            sol = re.sub(r"^Let's think step by step\.\s*", '', m['inv_question_pred_answer'].strip())
+            resp = metamath_response(dict(id=r['id'], source='gsm8k', solution=sol, answer=r['answer']), keep_hash=True)
         else: continue
         t = 'GSM_FOBAR' if 'If we know the answer' in r['question'] else 'GSM_SV'
         out.append(dict(id=r['id'], query=r['question'], response=resp, type=t, original_question=m['original_question']))
@@ -82,7 +77,6 @@ def encode_record(tok, r:dict,
                   sep:str=' ',            # between prompt and response, as in training
                  )->tuple[list[int],int,bool]:
     "Token ids of prompt+response (cut at `max_length`), the first scored position, and whether it was cut"
-    from metamath.train import format_prompt
     p = tok(format_prompt(r['query']) if template is None else template.format(instruction=r['query']))['input_ids']
     s = tok(sep + r['response'], add_special_tokens=False)['input_ids']
     if eos and tok.eos_token_id is not None: s = s + [tok.eos_token_id]

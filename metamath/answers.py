@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse
+from .formats import answer_line
 from .data import load_data, last_boxed, gsm8k_gold, ncpus, write_json
 
 # %% auto #0
@@ -656,7 +657,7 @@ def _gold_checks(d:str, recs:list[dict])->list[tuple]:
     "`(id, check, prediction, gold)` for each check of each record of data set `d`"
     kind,out = 'gsm8k' if d.startswith('gsm8k') else 'math',[]
     for r in recs:
-        e = extract_answer((r['solution'] or '') + f"\nThe answer is: {r['answer']}", kind, strict=True)
+        e = extract_answer(f"{r['solution'] or ''}\n{answer_line(r['answer'])}", kind, strict=True)
         out.append((r['id'], 'answer_is', e.answer, r['answer']))
         if r['solution']: out.append((r['id'], 'solution', extract_answer(r['solution'], kind).answer, r['answer']))
     return out

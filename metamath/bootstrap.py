@@ -4,46 +4,27 @@
 
 # %% ../nbs/03_bootstrap.ipynb #a6e51f62
 from __future__ import annotations
-import collections, hashlib, json, math, os, random, re, statistics, time
+import collections, hashlib, json, math, os, random, re, time
 from dataclasses import dataclass, field, asdict, is_dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, NamedTuple
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
+from .formats import ANSWER_RX, METHODS, PREFIX, TABLE1, cut_at_answer, format_response, metamath_response, norm_question
+from .masking import find_quantities, fobar_query, has_var, mask_numbers, split_question, sv_query
+from .models import approx_tokens, token_counter
 from .data import load_data, read_jsonl, write_json, write_jsonl
 from .answers import FALLBACK_RULES, extract_answer, grade_batch, parse_number
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', 'PROMPT_TASKS', 'ORIGINAL_FILES', 'ORIGINAL_QUERY',
-           'SMALL', 'TENS', 'SCALE', 'DENOM', 'TIMES', 'CARD_RX', 'FRACW_RX', 'HALF_RX', 'TIMES_RX', 'DOZEN_RX',
-           'ONE_SKIP_PREV', 'ONE_SKIP_NEXT', 'NUM_RX', 'FRAC_TEX_RX', 'UNITS', 'YEAR_PREV', 'NEXT_OK', 'LABELS',
-           'WEAK_LABELS', 'LABEL_PREP', 'COEF_CMD', 'ORIG_WORDS', 'ANSWER_RX', 'ABBREV_RX', 'INSTRUCTION_RX', 'PREFIX',
-           'METHODS', 'VAR', 'MAX_TOKENS', 'VALUE_RX', 'EXTRA', 'TABLE1', 'cot_solution', 'approx_tokens',
-           'norm_question', 'Shots', 'Template', 'stops', 'build_prompt', 'load_prompt_files', 'file_prompt',
-           'Quantity', 'canon_number', 'spelled_quantities', 'math_spans', 'find_quantities', 'mask_numbers',
-           'mask_numbers_original', 'masking_stats', 'cut_at_answer', 'format_response', 'split_question', 'has_var',
-           'fobar_query', 'sv_query', 'mentions', 'check_rephrase', 'check_statement', 'clean_rewrite', 'phash',
-           'token_counter', 'Bootstrapper', 'backward_items', 'parse_budget', 'table1_budget', 'summarize',
-           'ledger_totals', 'question_order', 'run_bootstrap', 'write_run', 'bootstrap_cli']
-
-# %% ../nbs/03_bootstrap.ipynb #a4c10d5a
-def cot_solution(rec:dict)->str:
-    "The reference solution of training record `rec`, ending `The answer is: X` (GSM8K calculator notes removed)"
-    if rec.get('solution') is None or rec.get('answer') is None: raise ValueError(f"{rec.get('id')}: no solution or answer")
-    sol = rec['solution']
-    if rec['source'] == 'gsm8k': sol = re.sub(r'<<[^<>]*>>', '', sol).rsplit('####', 1)[0]
-    return f"{sol.strip()}\nThe answer is: {rec['answer']}"
-
-def approx_tokens(s:str)->int:
-    "A rough token count (4 characters a token) for when no tokenizer is at hand"
-    return len(s) // 4 + 1
+           'VAR', 'MAX_TOKENS', 'VALUE_RX', 'EXTRA', 'Shots', 'Template', 'stops', 'build_prompt', 'load_prompt_files',
+           'file_prompt', 'mentions', 'check_rephrase', 'check_statement', 'clean_rewrite', 'phash', 'backward_items',
+           'Bootstrapper', 'parse_budget', 'table1_budget', 'summarize', 'ledger_totals', 'question_order',
+           'run_bootstrap', 'write_run', 'bootstrap_cli']
 
 # %% ../nbs/03_bootstrap.ipynb #00027dd7
-def norm_question(s:str)->str:
-    "Lowercased words of `s`, for comparing questions"
-    return ' '.join(re.findall(r'[a-z0-9]+', s.lower()))
-
 class Shots:
     "Exemplars from `pool`, in a seeded order, rendered by `render`; never the question being augmented"
     def __init__(self, pool:list[dict], render:Callable, k:int=8, seed:int=0, ntok:Callable|None=None, scan:int=400):
@@ -192,249 +173,6 @@ def file_prompt(text:str, task:str, **query)->str:
     "The original layout: the prompt file's text, a blank line, then the query of `task` (SV and FOBAR solve)"
     return f"{text}\n\n{ORIGINAL_QUERY['solve' if task in ('SV', 'FOBAR') else task].format(**query)}"
 
-# %% ../nbs/03_bootstrap.ipynb #831ad9f2
-class Quantity(NamedTuple):
-    "A maskable number of a question: its span, text, canonical value and replacement (`{v}` is the variable)"
-    start:int; end:int; text:str; value:str; repl:str='{v}'
-
-def canon_number(s:str)->str:
-    "Canonical form of a written number: no thousands separators or trailing zeros, fractions reduced"
-    s = s.replace('{,}', '').replace(',', '')
-    if '/' in s: return str(sum(Fraction(p) for p in s.split()))   # `2 1/2` -> `5/2`
-    if '.' in s: s = s.rstrip('0').rstrip('.')
-    s = s.lstrip('0')
-    return '0' + s if not s or s.startswith('.') else s
-
-# %% ../nbs/03_bootstrap.ipynb #08b74214
-SMALL = {w:i for i,w in enumerate('zero one two three four five six seven eight nine ten eleven twelve thirteen '
-                                  'fourteen fifteen sixteen seventeen eighteen nineteen'.split())}
-TENS = {w:10*i for i,w in enumerate('twenty thirty forty fifty sixty seventy eighty ninety'.split(), 2)}
-SCALE = {'hundred':100, 'thousand':1000, 'million':10**6}
-DENOM = {'half':2, 'halve':2, 'third':3, 'quarter':4, 'fourth':4, 'fifth':5, 'sixth':6, 'seventh':7, 'eighth':8,
-         'ninth':9, 'tenth':10}
-TIMES = {'twice':2, 'thrice':3, 'double':2, 'triple':3, 'quadruple':4}
-def _alt(ws): return '|'.join(sorted(ws, key=len, reverse=True))
-_NUMW = _alt(set(SMALL) - {'zero'})
-CARD_RX = re.compile(rf"\b(?:(?P<tens>{_alt(TENS)})(?:[- ](?P<unit>{_alt([w for w,i in SMALL.items() if 1 <= i <= 9])}))?"
-                     rf"|(?P<small>{_NUMW}))(?: (?P<scale>{_alt(SCALE)}))?\b", re.I)
-FRACW_RX = re.compile(rf"\b(?P<num>an?|{_NUMW})[- ](?P<den>{_alt(DENOM)})s?\b(?= of\b)", re.I)
-HALF_RX = re.compile(r"\bhalf\b(?=(?P<of> of\b)|(?P<det> (?:the|his|her|their|its|that|this|my|your|our|what|an?)\b)"
-                     r"|(?P<as> as\b))", re.I)
-TIMES_RX = re.compile(rf"\b(?:twice|thrice|(?:{_alt(set(TIMES)-{'twice','thrice'})})(?= (?:the|that|what|his|her|its|their|as)\b))\b", re.I)
-DOZEN_RX = re.compile(r"\b(?P<half>half )?an? dozen\b(?! of)", re.I)
-ONE_SKIP_PREV = {'no','each','any','every','the','this','that','which','another','some','at','only'}
-ONE_SKIP_NEXT = {'of','another','by','or','way','on','has','is','was','had','will','can','would','must','should','who','that'}
-
-# %% ../nbs/03_bootstrap.ipynb #55f0ba75
-def _words_around(text, s, e):
-    "(word before `s`, word before that, word after `e`), lowercased"
-    b = re.findall(r"[A-Za-z#]+", text[max(0,s-40):s]); a = re.match(r"\W*([A-Za-z]+)", text[e:e+40])
-    return (b[-1].lower() if b else ''), (b[-2].lower() if len(b) > 1 else ''), (a.group(1).lower() if a else '')
-
-def _cardinal(m)->int:
-    d = {k:(v.lower() if v else v) for k,v in m.groupdict().items()}
-    v = TENS[d['tens']] + (SMALL[d['unit']] if d['unit'] else 0) if d['tens'] else SMALL[d['small']]
-    return v * (SCALE[d['scale']] if d['scale'] else 1)
-
-def spelled_quantities(text:str)->list[Quantity]:
-    "Quantities written in words: `twelve`, `twenty-five`, `two-thirds of`, `half of`, `twice`, `a dozen`"
-    out = [Quantity(*m.span(), m[0], str(Fraction(1 if m['num'].lower() in ('a','an') else SMALL[m['num'].lower()],
-                                                  DENOM[m['den'].lower()]))) for m in FRACW_RX.finditer(text)]
-    out += [Quantity(*m.span(), m[0], '1/2', '{v}' if m['of'] else '{v} of' if m['det'] else '{v} times')
-            for m in HALF_RX.finditer(text)]
-    out += [Quantity(*m.span(), m[0], str(TIMES[m[0].lower()]), '{v} times') for m in TIMES_RX.finditer(text)]
-    out += [Quantity(*m.span(), m[0], '6' if m['half'] else '12') for m in DOZEN_RX.finditer(text)]
-    for m in CARD_RX.finditer(text):
-        prev,_,nxt = _words_around(text, *m.span())
-        if re.match(rf"[- ](?:{_alt(DENOM)})", text[m.end():], re.I): continue    # `two-fifths more`: a fraction, not 2
-        if m[0].lower() == 'one' and (prev in ONE_SKIP_PREV or nxt in ONE_SKIP_NEXT or text[m.end():m.end()+1] == '-'
-                                      or text[m.start():m.end()+4] == 'One day'): continue
-        out.append(Quantity(*m.span(), m[0], str(_cardinal(m))))
-    return out
-
-# %% ../nbs/03_bootstrap.ipynb #81b16a6a
-NUM_RX = re.compile(r"(?:(?P<whole>\d+) )?(?P<frac>\d+/\d+)(?:st|nd|rd|th)?s?(?![\d/])"   # 1/2, 2 1/2, 1/4th
-                    r"|\d{1,3}(?:,\d{3}|\{,\}\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?|\.\d+")
-FRAC_TEX_RX = re.compile(r'\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}')
-UNITS = set('kg g mg km m cm mm ml l oz lb lbs ft mph hr hrs min mins sec secs kb mb gb tb'.split())
-YEAR_PREV = set('in of since until till from year born both january february march april may june july august '
-                'september october november december'.split())
-NEXT_OK = set('and to until was were is when the he she they it after before but there at for that then so'.split())
-LABELS = set('question problem exercise chapter figure room grade level route highway interstate version apartment '
-             'gate platform flight channel track section lesson episode season volume exit suite floor hole model'.split())
-WEAK_LABELS = set('day week month year round game step part row seat line item unit table team class book bus station house'.split())
-LABEL_PREP = set('on in of by until for after before from the through to and during at'.split())
-COEF_CMD = re.compile(r'\\(?:pi|sqrt|sin|cos|tan|cot|sec|csc|log|ln|exp|[a-z]*(?:alpha|beta|gamma|delta|theta|phi|omega|'
-                      r'lambda|mu|sigma|tau|rho))(?![a-z])')
-
-def math_spans(text:str)->list[tuple[int,int]]:
-    "Spans of LaTeX math in `text`: `$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]`, `\\begin{..}...\\end{..}`"
-    out,i = [],0
-    opener = re.compile(r'(?<!\\)(\$\$|\$|\\\(|\\\[|\\begin\{[a-z*]+\})')
-    while m := opener.search(text, i):
-        o = m[1]; c = {'$$':'$$', '$':'$', '\\(':'\\)', '\\[':'\\]'}.get(o) or o.replace('begin', 'end')
-        j = m.end()
-        while (j := text.find(c, j)) > 0 and c[0] == '$' and text[j-1] == '\\': j += 1
-        if j < 0: out.append((m.end(), len(text))); break   # unclosed: the rest is math
-        out.append((m.end(), j)); i = j + len(c)
-    return out
-
-# %% ../nbs/03_bootstrap.ipynb #31cf93a7
-def _open_group(before:str):
-    "The unclosed bracket that encloses the end of `before`, with the text before it, or None"
-    depth = {'}':0, ']':0}
-    for k in range(len(before)-1, max(-1, len(before)-400), -1):
-        ch = before[k]
-        if ch in '}]': depth[ch] += 1
-        elif ch in '{[':
-            cl = '}' if ch == '{' else ']'
-            if depth[cl]: depth[cl] -= 1
-            else: return ch, before[:k]
-    return None
-
-def _skip_math(text, s, e)->bool:
-    "Is the number `text[s:e]`, inside math, not a quantity (exponent, index, subscript, coefficient)?"
-    before,after = text[:s],text[e:]
-    if re.search(r'[\^_]\s*$|[A-Za-z]$', before): return True                       # x^2, a_1, x2
-    if g := _open_group(before):
-        if g[1].rstrip().endswith(('^', '_')) or (g[0] == '[' and g[1].endswith('\\sqrt')): return True  # x^{10}, \sqrt[3]
-    return bool(re.match(r'\s?[A-Za-z]', after) and not re.match(r'\s?(?:and|or|is|if|of)\b', after)) \
-        or bool(COEF_CMD.match(after))                                                 # 3x, 2\pi
-
-# %% ../nbs/03_bootstrap.ipynb #9a19fc14
-def _skip_text(text, s, e)->str|None:
-    "Why the number `text[s:e]`, in prose, is not a quantity (None if it is one; 'unit' for `5kg`)"
-    before,after = text[:s],text[e:]
-    if re.search(r'[A-Za-z]-?$', before): return 'name'                            # MP3, COVID-19, buy-1-get
-    if re.match(r'(?:st|nd|rd|th)\b', after, re.I): return 'ordinal'                # 2nd, 4th
-    if re.match(r"\s?(?:a\.m\.|p\.m\.|am\b|pm\b|o'clock)", after, re.I): return 'clock'
-    if re.match(r':\d', after) or re.search(r'\d:$', before): return 'clock'        # 8:30, 3:2
-    if m := re.match(r'[A-Za-z]+', after): return 'unit' if m[0].lower() in UNITS else 'name'   # 5kg / 3D, 20s
-    prev,prev2,nxt = _words_around(text, s, e)
-    adjacent = bool(re.search(r'[A-Za-z]\s+$', before))
-    bare = nxt in NEXT_OK or not re.match(r'\s*[a-z]', after)         # no counted noun follows: `Room 4.`
-    capital = bool(re.search(r'\b[A-Z][a-z]*\s+$', before))           # `Grade 5 students`
-    if re.search(r'(?:#|\bNo\.)\s*$', before): return 'label'
-    if adjacent and (capital or bare) and (prev in LABELS or (prev in WEAK_LABELS and prev2 in LABEL_PREP)): return 'label'
-    if re.fullmatch(r'1[89]\d\d|20\d\d', text[s:e]) and adjacent and prev in YEAR_PREV and bare: return 'year'
-    return None
-
-# %% ../nbs/03_bootstrap.ipynb #0c3baa02
-def _blocked(text:str)->list[tuple[int,int]]:
-    "Regions whose numbers are never quantities: `[asy]` drawings and multiple-choice options"
-    out = [m.span() for m in re.finditer(r'\[asy\].*?(?:\[/asy\]|$)', text, re.S)]
-    if (a := re.search(r'\(A\)', text)) and re.search(r'\(B\)', text[a.end():]): out.append((a.start(), len(text)))
-    return out
-
-def find_quantities(question:str, # a word problem
-                    latex:bool=False, # `$` opens LaTeX math (MATH) rather than meaning dollars (GSM8K)
-                   )->list[Quantity]: # the maskable numbers, in order
-    "The numbers of `question` that are quantities of the problem"
-    inside = lambda s, spans: any(a <= s < b for a,b in spans)
-    maths,blocked = (math_spans(question) if latex else []),_blocked(question)
-    found = [q for q in spelled_quantities(question) if not inside(q.start, maths)]
-    found += [Quantity(*m.span(), m[0], canon_number(f'{m[1]}/{m[2]}')) for m in FRAC_TEX_RX.finditer(question)
-              if inside(m.start(), maths) and not _skip_math(question, *m.span())]
-    for m in NUM_RX.finditer(question):
-        s,e = m.span()
-        why = ('math' if _skip_math(question, s, e) else None) if inside(s, maths) else _skip_text(question, s, e)
-        if why and why != 'unit': continue
-        found.append(Quantity(s, e, m[0], canon_number(f"{m['whole'] or ''} {m['frac']}".strip() if m['frac'] else m[0]),
-                              '{v} ' if why == 'unit' else '{v}'))
-    keep,end = [],-1                                      # earliest first; where spans overlap the longest wins
-    for q in sorted(found, key=lambda q: (q.start, -(q.end-q.start))):
-        if q.start >= end and not inside(q.start, blocked): keep.append(q); end = q.end
-    return keep
-
-# %% ../nbs/03_bootstrap.ipynb #0d2b9129
-def mask_numbers(question:str, # a word problem
-                 var:str='x',  # name of the unknown: `x` (GSM8K) or `X` (MATH)
-                 latex:bool|None=None, # scan LaTeX math; default: when `var` is `X` (MATH)
-                )->list[tuple[str,str]]: # (masked question, masked value) for each quantity
-    "Every way to hide one number of `question` behind `var`"
-    if not question or not question.strip(): raise ValueError('empty question')
-    latex = var == 'X' if latex is None else latex
-    if re.search(rf'(?<![A-Za-z\\]){re.escape(var)}(?![A-Za-z])', question): return []   # `var` already means something
-    return [(question[:q.start] + q.repl.format(v=var) + question[q.end:], q.value) for q in find_quantities(question, latex)]
-
-# %% ../nbs/03_bootstrap.ipynb #b748275a
-ORIG_WORDS = {'one':'1','two':'2','three':'3','four':'4','five':'5','six':'6','seven':'7','eight':'8','nine':'9',
-              'ten':'10','eleven':'11','twelve':'12','fifth':'1/5','sixteen':'16','half':'50%'}
-
-def mask_numbers_original(question:str, var:str='x', words:bool=True)->list[tuple[str,str]]:
-    "Reference: the original code's masking (tokens split on spaces; digits without letters or `:()*\"+–-`)"
-    toks,out = question.split(' '),[]
-    for i,t in enumerate(toks):
-        if words and t in ORIG_WORDS: new,val = var,ORIG_WORDS[t]
-        elif re.search(r'\d', t) and not re.search(r'[A-Za-z]', t) and not any(c in t for c in '\n:()*"+–-'):
-            if t[-1] in ",.?;”'!\"%": new = var + re.sub(r'^[\d.,$]*', '', t)    # keeps the tail: 150%. -> x%.
-            elif t.startswith('$') and var == 'x': new = '$' + var
-            else: new = var
-            nums = re.findall(r'-?\d+/?\.?\d*', t.replace(',', ''))
-            val = nums[-1].rstrip('./') if nums else t
-        else: continue
-        out.append((' '.join(toks[:i] + [new] + toks[i+1:]), val))
-    return out
-
-# %% ../nbs/03_bootstrap.ipynb #bd0eaba1
-def masking_stats(questions:list[str], var:str='x')->dict:
-    "Backward questions per question under this project's rule and the original one"
-    out = {}
-    for name,f in [('this rule', lambda q: mask_numbers(q, var)),
-                   ('original', lambda q: mask_numbers_original(q, var, words=var == 'x'))]:
-        n = [len(f(q)) for q in questions]
-        out[name] = dict(questions=len(n), with_mask=sum(c > 0 for c in n), backward_questions=sum(n),
-                         per_question=round(sum(n)/len(n), 2), median=statistics.median(n), max=max(n))
-    return out
-
-# %% ../nbs/03_bootstrap.ipynb #edbbbb82
-ANSWER_RX = re.compile(r'the answer is\b', re.I)
-
-def cut_at_answer(text:str)->str:
-    "`text` up to the end of the line of its first `The answer is`"
-    text = text.strip()
-    if not (m := ANSWER_RX.search(text)): return text
-    nl = text.find('\n', m.end())
-    return text if nl < 0 else text[:nl].rstrip()
-
-def format_response(text:str, # a solution
-                    answer:str, # its final answer
-                   )->str: # the solution ending in one `The answer is: {answer}` line
-    "`text` with its first answer statement and all after it replaced by one final `The answer is: {answer}`"
-    m = ANSWER_RX.search(text)
-    body = (text[:m.start()] if m else text).rstrip(' \t')
-    head,_,line = body.rpartition('\n')
-    if m and line.strip():                                # `..., so the answer is 8.`: keep the clause, drop the connective
-        tail = re.sub(r'[\s,;:]*\b(?:so|thus|hence|therefore|and)?[\s,;:]*$', '', line, flags=re.I)
-        body = f'{head}\n' + (tail.rstrip('.') + '.' if len(tail.split()) > 3 else '')
-    return f'{body.strip()}\nThe answer is: {answer}'.lstrip()
-
-# %% ../nbs/03_bootstrap.ipynb #dd86d10d
-ABBREV_RX = re.compile(r'\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|No|e\.g|i\.e|a\.m|p\.m)\.$', re.I)
-INSTRUCTION_RX = re.compile(r'(?:(?:express|enter|give|write|round|leave|simplify)\b.*\banswers?\b|your answer)', re.I | re.S)
-
-def split_question(q:str, latex:bool=False)->tuple[str,str]:
-    "(`body`, `ask`): the question `q` before its final sentence, and that sentence (answer-format instructions dropped)"
-    q = q.strip(); maths = math_spans(q) if latex else []
-    starts = [0] + [m.end() for m in re.finditer(r'[.?!]["”’)]*\s+(?=\S)', q)
-                    if not any(a <= m.start() < b for a,b in maths) and not ABBREV_RX.search(q[:m.start()+1])]
-    end = len(q)
-    while len(starts) > 1 and INSTRUCTION_RX.match(q[starts[-1]:end]): end = starts.pop()
-    return q[:starts[-1]].strip(), q[starts[-1]:end].strip()
-
-def has_var(text:str, var:str)->bool:
-    "Does `var` appear in `text` as a word?"
-    return bool(re.search(rf'(?<![A-Za-z\\]){re.escape(var)}(?![A-Za-z])', text))
-
-# %% ../nbs/03_bootstrap.ipynb #5dfe321b
-def fobar_query(masked:str, answer:str, var:str='x')->str:
-    "FOBAR: the masked question, then the original answer and a question for `var`"
-    return f'{masked}\nIf we know the answer to the above question is {answer}, what is the value of unknown variable {var}?'
-
-def sv_query(body:str, statement:str, var:str='x')->str:
-    "SV: the masked question with its question turned into a statement, then a question for `var`"
-    return f'{body} {statement} What is the value of unknown variable {var}?'.strip()
-
 # %% ../nbs/03_bootstrap.ipynb #dea3765f
 _NUM_TEXT_RX = re.compile(r'\\[dt]?frac\{\d+\}\{\d+\}|(?<![\d.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|(?<!\d)\.\d+')
 
@@ -481,8 +219,6 @@ def clean_rewrite(text:str)->str:
     return t
 
 # %% ../nbs/03_bootstrap.ipynb #a2461ef8
-PREFIX = {'gsm8k':'GSM', 'math':'MATH'}
-METHODS = ('AnsAug', 'Rephrased', 'SV', 'FOBAR')
 VAR = {'gsm8k':'x', 'math':'X'}
 MAX_TOKENS = {'gsm8k': dict(solve=512, rephrase=192, statement=80), 'math': dict(solve=1024, rephrase=384, statement=160)}   # measured: see 'Length caps'
 VALUE_RX = {v: re.compile(rf'The value of \$?{v}\$? is:?\s*\$?([^$\n]*?)\$?\.?\s*$', re.M) for v in ('x', 'X')}
@@ -492,15 +228,17 @@ def phash(p)->str:
     "Short sha256 of a prompt"
     return hashlib.sha256(json.dumps(p, ensure_ascii=False).encode()).hexdigest()[:16]
 
-def token_counter(model:str|None)->Callable:
-    "Token counter of `model`'s tokenizer when it is a local folder (or alias), else `approx_tokens`"
-    from metamath.models import resolve_model
-    try: path = resolve_model(model) if model else None
-    except FileNotFoundError: path = None
-    if not path or not Path(path).is_dir(): return approx_tokens
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(path)
-    return lambda s: len(tok(s, add_special_tokens=False)['input_ids'])
+# %% ../nbs/03_bootstrap.ipynb #273de310
+def backward_items(recs:list[dict], # questions, in the order to use them
+                   n:int, var:str='x', seed:int=0, latex:bool|None=None)->list[dict]:
+    "`n` masked questions: one from each of the first questions with a mask, then a second from each, and so on"
+    rng, masks = random.Random(seed), []
+    for r in recs:
+        if len(masks) >= n: break
+        if ms := mask_numbers(r['question'], var, latex): masks.append((r, rng.sample(ms, len(ms))))
+    out = [dict(rec=r, masked=ms[i][0], value=ms[i][1]) for i in range(max((len(m) for _,m in masks), default=0))
+           for r,ms in masks if i < len(ms)]
+    return out[:n]
 
 # %% ../nbs/03_bootstrap.ipynb #63e966ad
 class Bootstrapper:
@@ -521,7 +259,7 @@ class Bootstrapper:
         T,v = TEMPLATES,self.var
         mk = lambda p, f: Shots(p, f, shots, seed, self.ntok)
         self.shots = dict(
-            solve=mk(pool, lambda r: T['solve'].shot.format(question=r['question'], solution=cot_solution(r))),
+            solve=mk(pool, lambda r: T['solve'].shot.format(question=r['question'], solution=metamath_response(r))),
             rephrase=mk(REPHRASE_SHOTS[dataset], lambda e: T['rephrase'].shot.format(**e)),
             statement=mk(STATEMENT_SHOTS[dataset], lambda e: T['statement'].shot.format(**e)),
             FOBAR=mk(BACKWARD_SHOTS[dataset], lambda e: T['backward'].shot.format(
@@ -530,7 +268,7 @@ class Bootstrapper:
                 question=sv_query(split_question(e['masked'], self.latex)[0], e['statement'], v), solution=e['solution'])))
         self.ledgers = []
 
-# %% ../nbs/03_bootstrap.ipynb #d55e238c
+# %% ../nbs/03_bootstrap.ipynb #4a0e9576
 @patch
 def prompt(self:Bootstrapper, task:str, pool:str, exclude:str|None=None, **query)->str:
     "A `task` prompt for `query` with exemplars from `self.shots[pool]` within the token budget (or from a prompt file)"
@@ -539,6 +277,7 @@ def prompt(self:Bootstrapper, task:str, pool:str, exclude:str|None=None, **query
     room = self.prompt_tokens - self.ntok(bare) - 2 * self.shots[pool].k
     return build_prompt(TEMPLATES[task], self.shots[pool].draw(room, exclude), var=self.var, **query)
 
+# %% ../nbs/03_bootstrap.ipynb #885af538
 @patch
 def sample(self:Bootstrapper, prompts:list[str], n:int, temperature:float, max_tokens:int, stop:list[str], desc:str)->list:
     "`n` samples of each prompt from the generator (None where one failed); the job's ledger is kept"
@@ -549,7 +288,7 @@ def sample(self:Bootstrapper, prompts:list[str], n:int, temperature:float, max_t
     self.ledgers.append(asdict(lg) if is_dataclass(lg) else dict(lg) if isinstance(lg, dict) else {'job': desc})
     return outs
 
-# %% ../nbs/03_bootstrap.ipynb #0f002ee1
+# %% ../nbs/03_bootstrap.ipynb #2ea07a46
 @patch
 def _row(self:Bootstrapper, rec:dict, method:str, query:str, gold:str, status:str='ok', k:int=0, got:int=0, correct:int=0,
          cut:int=0, no_line:int=0)->dict:
@@ -565,6 +304,7 @@ def _extract(self:Bootstrapper, text:str|None, method:str)->tuple:
         a, rule = extract_answer(f'The answer is: {m[1]}', self.kind).answer, 'value_of_var'
     return a, rule
 
+# %% ../nbs/03_bootstrap.ipynb #1c5b782a
 @patch
 def solve(self:Bootstrapper, asks:list[dict], # each: `rec`, `query`, `gold`, `method` and optional `extra` fields
           k:int, desc:str)->tuple[list[dict],list[dict]]: # (candidate records, one row per ask)
@@ -597,12 +337,13 @@ def solve(self:Bootstrapper, asks:list[dict], # each: `rec`, `query`, `gold`, `m
                               sum(got), cut, no_line))
     return cands, rows
 
-# %% ../nbs/03_bootstrap.ipynb #9368e1de
+# %% ../nbs/03_bootstrap.ipynb #c457f6ea
 @patch
 def ansaug(self:Bootstrapper, recs:list[dict], k:int=4)->tuple[list[dict],list[dict]]:
     "AnsAug: `k` solutions of each training question"
     return self.solve([dict(rec=r, query=r['question'], gold=r['answer'], method='AnsAug') for r in recs], k, 'AnsAug')
 
+# %% ../nbs/03_bootstrap.ipynb #f096a3c1
 @patch
 def rephrase(self:Bootstrapper, recs:list[dict], k:int=2, rewrites:int=1)->tuple[list[dict],list[dict]]:
     "Rephrasing: `rewrites` rewrites of each question, each checked and then solved `k` times against the original gold"
@@ -622,24 +363,14 @@ def rephrase(self:Bootstrapper, recs:list[dict], k:int=2, rewrites:int=1)->tuple
     cands, solved = self.solve(asks, k, 'Rephrased/verify')
     return cands, rows + solved
 
-# %% ../nbs/03_bootstrap.ipynb #026dda74
-def backward_items(recs:list[dict], # questions, in the order to use them
-                   n:int, var:str='x', seed:int=0, latex:bool|None=None)->list[dict]:
-    "`n` masked questions: one from each of the first questions with a mask, then a second from each, and so on"
-    rng, masks = random.Random(seed), []
-    for r in recs:
-        if len(masks) >= n: break
-        if ms := mask_numbers(r['question'], var, latex): masks.append((r, rng.sample(ms, len(ms))))
-    out = [dict(rec=r, masked=ms[i][0], value=ms[i][1]) for i in range(max((len(m) for _,m in masks), default=0))
-           for r,ms in masks if i < len(ms)]
-    return out[:n]
-
+# %% ../nbs/03_bootstrap.ipynb #b2154776
 @patch
 def fobar(self:Bootstrapper, items:list[dict], k:int=2)->tuple[list[dict],list[dict]]:
     "FOBAR: `k` solutions for the masked number of each item, given the original answer"
     return self.solve([dict(rec=it['rec'], query=fobar_query(it['masked'], it['rec']['answer'], self.var), gold=it['value'],
                             method='FOBAR', extra=dict(masked_question=it['masked'])) for it in items], k, 'FOBAR')
 
+# %% ../nbs/03_bootstrap.ipynb #a0d13567
 @patch
 def self_verify(self:Bootstrapper, items:list[dict], k:int=2)->tuple[list[dict],list[dict]]:
     "SV: the question sentence and its answer made a statement, then `k` solutions for the masked number"
@@ -659,9 +390,6 @@ def self_verify(self:Bootstrapper, items:list[dict], k:int=2)->tuple[list[dict],
     return cands, rows + solved
 
 # %% ../nbs/03_bootstrap.ipynb #0c3f8a0f
-TABLE1 = {'gsm8k': dict(AnsAug=80_000, Rephrased=80_000, SV=40_000, FOBAR=40_000),
-          'math':  dict(AnsAug=75_000, Rephrased=50_000, SV=15_000, FOBAR=15_000)}
-
 def parse_budget(budget:str)->dict[str,tuple[int,int]]:
     "`'AnsAug=20x4,SV=10x2'` -> `{'AnsAug': (20, 4), 'SV': (10, 2)}`"
     out = {}

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse
+from .formats import answer_line
 from .data import load_data, write_json, write_jsonl, read_jsonl
 from .answers import answer_key, extract_answer, grade_batch, parse_number, strip_string
 
@@ -194,12 +195,11 @@ def score_outputs(records:list[dict], # evaluation records (`load_data`)
 # %% ../nbs/07_evaluate.ipynb #3b1e2c61
 def gold_outputs(records:list[dict])->list[list[str]]:
     "Each record's reference solution (or none) followed by `The answer is: {gold}`"
-    return [[f"{r['solution'] or ''}\nThe answer is: {r['answer']}"] for r in records]
+    return [[f"{r['solution'] or ''}\n{answer_line(r['answer'])}"] for r in records]
 
 # %% ../nbs/07_evaluate.ipynb #c2d8a6d1
 import random
-from .train import format_prompt
-from .bootstrap import cot_solution, norm_question
+from .formats import format_prompt, metamath_response, norm_question
 
 PAPER_STOP = ['Question:', 'Question', 'USER:', 'USER', 'ASSISTANT:', 'ASSISTANT', 'Instruction:', 'Instruction',
               'Response:', 'Response']
@@ -237,7 +237,7 @@ def build_prompts(records:list[dict], style:str='alpaca',
     if style == 'chat': return [[{'role': 'user', 'content': r['question'] + CHAT_INSTRUCTION}] for r in records]
     if style == 'fewshot':
         if not shots: raise ValueError("the fewshot style needs worked examples: shots=fewshot_exemplars(dataset)")
-        head = ''.join(_shot(s['question'], cot_solution(s)) for s in shots)
+        head = ''.join(_shot(s['question'], metamath_response(s)) for s in shots)
         return [head + _shot(r['question']) for r in records]
     raise ValueError(f"unknown prompt style {style!r}; use 'alpaca', 'chat' or 'fewshot'")
 

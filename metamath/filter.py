@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from .data import JSONLError, Skipped, iter_records, load_data, iter_jsonl, ncpus, write_json, write_jsonl
 from .answers import FALLBACK_RULES, extract_answer, grade_batch, is_equiv, parse_number
-from .bootstrap import ANSWER_RX, TABLE1, cut_at_answer, format_response
+from .formats import ANSWER_RX, TABLE1, cut_at_answer, format_response
 
 # %% auto #0
 __all__ = ['NEED', 'TEST_SETS', 'STAGES', 'REASONS', 'read_candidates', 'kind_of', 'keep_rule', 'Grader', 'grade_records',

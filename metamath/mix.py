@@ -8,7 +8,7 @@ import collections, json, random, re
 from pathlib import Path
 from fastcore.script import call_parse
 from .data import JSONLError, JsonlWriter, write_json
-from .bootstrap import METHODS, PREFIX, TABLE1
+from .formats import METHODS, PREFIX, TABLE1
 
 # %% auto #0
 __all__ = ['TYPES', 'TABLE1_TYPES', 'parse_mix', 'spread', 'mix_file', 'mix_cli']

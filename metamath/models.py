@@ -6,10 +6,12 @@
 from __future__ import annotations
 import hashlib, importlib.util, os, shutil, tempfile
 from pathlib import Path
+from typing import Callable
 
 # %% auto #0
 __all__ = ['CACHE_ENV', 'SMOLLM2_GGUF', 'SMOLLM2_SHA256', 'QWEN05_PARTS', 'QWEN05_SHA256', 'ALIASES', 'cache_dir', 'sha256',
-           'smollm2_gguf', 'convert_gguf', 'smollm2', 'qwen05_gguf', 'qwen05', 'tiny_llama', 'resolve_model']
+           'smollm2_gguf', 'convert_gguf', 'smollm2', 'qwen05_gguf', 'qwen05', 'tiny_llama', 'resolve_model',
+           'approx_tokens', 'token_counter']
 
 # %% ../nbs/00a_models.ipynb #06310502
 CACHE_ENV = 'METAMATH_CACHE'
@@ -123,3 +125,17 @@ def resolve_model(name:str|Path)->str:
         return str(p)
     if str(name).startswith(('.', '/', '~')): raise FileNotFoundError(f'model folder {name} does not exist')
     return str(name)   # a hub id: transformers/vLLM load it where a network (or a local hub cache) is there
+
+# %% ../nbs/00a_models.ipynb #62024097
+def approx_tokens(s:str)->int:
+    "A rough token count (4 characters a token) for when no tokenizer is at hand"
+    return len(s) // 4 + 1
+
+def token_counter(model:str|None)->Callable:
+    "Token counter of `model`'s tokenizer when it is a local folder (or alias), else `approx_tokens`"
+    try: path = resolve_model(model) if model else None
+    except FileNotFoundError: path = None
+    if not path or not Path(path).is_dir(): return approx_tokens
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(path)
+    return lambda s: len(tok(s, add_special_tokens=False)['input_ids'])

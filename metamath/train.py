@@ -10,15 +10,15 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from fastcore.meta import delegates
 from fastcore.script import call_parse
+from .formats import ALPACA_PROMPT, COT_TRIGGER, PAPER_PROMPT_INPUT, format_prompt, metamath_response, paper_source
 from .data import HUB_ID, JsonlWriter, Skipped, iter_records, load_data, read_jsonl, write_json, write_jsonl
 from .models import resolve_model
 
 # %% auto #0
-__all__ = ['ALPACA_PROMPT', 'COT_TRIGGER', 'PAPER_PROMPT_INPUT', 'TEMPLATES', 'gsm8k_to_metamath', 'math_to_metamath',
-           'load_train_records', 'format_prompt', 'paper_source', 'encode_records', 'steps_per_epoch', 'step_indices',
-           'pack_rows', 'plan_step', 'collate', 'sample_losses', 'TrainConfig', 'load_model', 'latest_checkpoint',
-           'save_checkpoint', 'print0', 'RunLog', 'setup', 'train_step', 'train', 'save_final', 'fields_of',
-           'train_cli']
+__all__ = ['TEMPLATES', 'gsm8k_to_metamath', 'math_to_metamath', 'load_train_records', 'encode_records', 'steps_per_epoch',
+           'step_indices', 'pack_rows', 'plan_step', 'collate', 'sample_losses', 'TrainConfig', 'load_model',
+           'latest_checkpoint', 'save_checkpoint', 'print0', 'RunLog', 'setup', 'train_step', 'train', 'save_final',
+           'fields_of', 'train_cli']
 
 # %% ../nbs/06_finetune.ipynb #7da8bb80
 __doc__ = """Fine-tune a causal LM on MetaMathQA-style data (Yu et al., ICLR 2024, sec. 3.4; metamath.md sec. 3).
@@ -50,20 +50,14 @@ def gsm8k_to_metamath(record:dict, # a `load_data('gsm8k', ...)` record
                       keep_hash:bool=False, # keep `#### N` before `The answer is: N`, as MetaMathQA does
                      )->dict: # `query`, `response`, `type`, `original_question`
     "A GSM8K record in MetaMathQA's shape: calculator notes removed, `#### N` turned into `The answer is: N`"
-    import re
-    ans = record['answer']
-    if ans is None: raise ValueError(f"{record['id']}: the solution has no '#### N' line")
-    body = re.sub(r'<<[^<>]*>>', '', record['solution'].rsplit('####', 1)[0]).rstrip()
-    tail = f'#### {ans}\nThe answer is: {ans}' if keep_hash else f'The answer is: {ans}'
-    return dict(query=record['question'], response=f'{body}\n{tail}', type='GSM_Original',
+    return dict(query=record['question'], response=metamath_response(record, keep_hash=keep_hash), type='GSM_Original',
                 original_question=record['question'])
 
 def math_to_metamath(record:dict, # a `load_data('math', ...)` record
                     )->dict:
-    "A MATH record in MetaMathQA's shape: the solution, then ` The answer is: ` and its boxed answer"
-    if record['answer'] is None: raise ValueError(f"{record['id']}: the solution has no \\boxed{{}} answer")
-    return dict(query=record['question'], response=f"{record['solution'].rstrip()} The answer is: {record['answer']}",
-                type='MATH_Original', original_question=record['question'])
+    "A MATH record in MetaMathQA's shape: the solution, then a line `The answer is: ` and its boxed answer"
+    return dict(query=record['question'], response=metamath_response(record), type='MATH_Original',
+                original_question=record['question'])
 
 # %% ../nbs/06_finetune.ipynb #1a56e090
 def load_train_records(data:str|Path, # a `.json`/`.jsonl`/`.parquet` file or hub id of `query`/`response` rows, or `gsm8k`, `math`, `gsm8k+math`
@@ -81,28 +75,6 @@ def load_train_records(data:str|Path, # a `.json`/`.jsonl`/`.parquet` file or hu
                                 '(meta-math/MetaMathQA), or gsm8k, math, gsm8k+math')
     rows = iter_records(data, need=('query', 'response'), skipped=skipped, on_bad=on_bad)
     return list(itertools.islice(rows, limit or None))
-
-# %% ../nbs/06_finetune.ipynb #0de61fef
-ALPACA_PROMPT = ("Below is an instruction that describes a task. Write a response that appropriately completes the "
-                 "request.\n\n### Instruction:\n{instruction}\n\n### Response:")
-COT_TRIGGER = " Let's think step by step."
-
-def format_prompt(query:str, # the question
-                  cot_trigger:str=COT_TRIGGER, # appended after `### Response:`; '' for the bare prompt
-                 )->str:
-    "The Alpaca no-input prompt around `query`: identical at training and evaluation time"
-    return ALPACA_PROMPT.format(instruction=query) + cot_trigger
-
-PAPER_PROMPT_INPUT = ("Below is an instruction that describes a task, paired with an input that provides further "
-                      "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
-                      "{instruction}\n\n### Input:\n{input}\n\n### Response:")
-
-def paper_source(query:str, # a MetaMathQA query
-                )->str:
-    "`train_math.py`'s source for `query`: its first line the instruction, any further lines the `### Input:` (T1-T3)"
-    head,*rest = query.split('\n')
-    inp = '\n'.join(rest)
-    return PAPER_PROMPT_INPUT.format(instruction=head, input=inp) if inp else ALPACA_PROMPT.format(instruction=head)
 
 # %% ../nbs/06_finetune.ipynb #18f644e7
 TEMPLATES = ('metamath', 'paper')

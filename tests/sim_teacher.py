@@ -18,7 +18,9 @@ import hashlib, random, re, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from metamath.bootstrap import VAR, cot_solution, mask_numbers, norm_question, split_question
+from metamath.bootstrap import VAR
+from metamath.masking import mask_numbers, split_question
+from metamath.formats import metamath_response, norm_question
 from metamath.data import load_data
 
 RATES = {'gsm8k': dict(AnsAug=0.80, Rephrased=0.76, SV=0.60, FOBAR=0.60),
@@ -108,7 +110,7 @@ class SimTeacher:
         if gold is None: return ' I cannot tell which quantity is asked for.'
         ok = u(prompt, seed, 'ok') < RATES[ds][method]
         ans = gold if ok else wrong(gold, u(prompt, seed, 'wrong'))
-        if rec is not None: body = cot_solution(rec).rsplit('\nThe answer is:', 1)[0]
+        if rec is not None: body = metamath_response(rec).rsplit('\nThe answer is:', 1)[0]
         else:
             v = VAR[ds]
             body = (f'Let {v} be the unknown quantity. Writing the question as an equation in {v} and using the '

@@ -8,9 +8,10 @@ import pytest, torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
 from openai_server import ServerProcess
-from vllm_checks import ALPACA, prompts as check_prompts
+from vllm_checks import prompts as check_prompts
 
 from metamath.data import load_data, ncpus, read_jsonl
+from metamath.formats import format_prompt
 from metamath.generate import Generator, HFBackend, OpenAIBackend
 
 KINDS = {'429':'429', '500':'500', 'stall':'timeout', 'malformed':'malformed', 'empty':'malformed', 'truncated':'connection'}
@@ -30,7 +31,7 @@ def calm(request):
 
 
 def gsm8k(k, offset=0):
-    return [ALPACA.format(q=r['question']) for r in load_data('gsm8k', 'test', limit=offset + k)[offset:]]
+    return [format_prompt(r['question']) for r in load_data('gsm8k', 'test', limit=offset + k)[offset:]]
 
 
 def test_fault_run(server, tmp_path):

@@ -38,3 +38,59 @@ def test_readme_in_sync(tmp_path):
     subprocess.run([BIN/'jupyter', 'nbconvert', '--to', 'markdown', str(ROOT/'nbs'/'index.ipynb'),
                     '--output-dir', str(tmp_path), '--output', 'README', '--log-level', 'WARN'], check=True)
     assert (tmp_path/'README.md').read_text() == (ROOT/'README.md').read_text(), 'run `make readme`'
+
+# Layering (issue 21): one home per format, imports that only go down, no text helpers borrowed from a stage.
+SKIP = {'.git', '.venv', '_proc', '_docs', '.ipynb_checkpoints'}
+
+def _files(*exts):
+    return [p for p in ROOT.rglob('*') if p.suffix in exts and not SKIP & set(p.relative_to(ROOT).parts)]
+
+def _code(p:Path)->str:
+    "The code of a `.py` file, or of a notebook's code cells"
+    if p.suffix != '.ipynb': return p.read_text()
+    import json
+    return '\n'.join(''.join(c['source']) for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'code')
+
+def _modules()->dict:
+    "metamath module -> (number, notebook), from each notebook's `#| default_exp`"
+    import re
+    out = {}
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        if m := re.search(r'#\|\s*default_exp\s+(\w+)', _code(nb)): out[m[1]] = (nb.name.split('_')[0], nb)
+    return out
+
+IMPORT_RX = r'^[ \t]*(?:from[ \t]+(?:metamath)?\.(\w+)[ \t]+import|import[ \t]+metamath\.(\w+))'
+
+def _imports(p:Path)->set:
+    import re
+    return {a or b for a,b in re.findall(IMPORT_RX, _code(p), re.M)}
+
+def test_one_alpaca_prompt():
+    "The Alpaca prompt is written in one place: `nbs/00b_formats.ipynb` and the module it exports."
+    hits = sorted(str(p.relative_to(ROOT)) for p in _files('.py', '.ipynb') if 'Below is an instruction' in p.read_text())
+    num, nb = _modules()['formats']
+    assert hits == ['metamath/formats.py', f'nbs/{nb.name}'], f'the Alpaca prompt is written outside metamath.formats: {hits}'
+
+def test_imports_go_down():
+    "A module (and its notebook) imports only from modules of lower number: `03` may import `02a`, never `04`."
+    mods, up = _modules(), []
+    assert {'data', 'formats', 'masking', 'bootstrap', 'analysis', 'train'} <= set(mods), sorted(mods)
+    for name,(num,nb) in mods.items():
+        for f in (ROOT/'metamath'/f'{name}.py', nb):
+            up += [f'{f.relative_to(ROOT)} ({num}) imports {m} ({mods[m][0]})' for m in _imports(f)
+                   if m in mods and m != name and mods[m][0] >= num]
+    assert not up, 'imports that go up:\n' + '\n'.join(sorted(up))
+
+def test_no_text_helpers_from_bootstrap():
+    "filter, analysis and evaluate import nothing from bootstrap, and nobody takes a format or masking name from it."
+    import re
+    for name in ('filter', 'analysis', 'evaluate'):
+        for f in (ROOT/'metamath'/f'{name}.py', _modules()[name][1]):
+            assert 'bootstrap' not in _imports(f), f'{f.relative_to(ROOT)} imports from bootstrap'
+    import metamath.formats, metamath.masking
+    owned = set(metamath.formats.__all__) | set(metamath.masking.__all__)
+    bad = []
+    for f in _files('.py', '.ipynb'):
+        for names in re.findall(r'from[ \t]+(?:metamath)?\.bootstrap[ \t]+import[ \t]+\(?([\w, \t]+)', _code(f)):
+            bad += [f'{f.relative_to(ROOT)}: {n}' for n in re.split(r'[,\s]+', names.strip()) if n in owned]
+    assert not bad, 'import these from metamath.formats / metamath.masking, not bootstrap:\n' + '\n'.join(bad)

@@ -9,14 +9,13 @@ import json, os, sys
 from dataclasses import asdict
 from pathlib import Path
 
-ALPACA = ("Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
-          "### Instruction:\n{q}\n\n### Response: Let's think step by step.")
 
 
 def prompts(k=8):
     from metamath.data import load_data
+    from metamath.formats import format_prompt
     qs = [r['question'] for r in load_data('gsm8k', 'test', limit=k)]
-    return [ALPACA.format(q=q) for q in qs], [[{'role': 'user', 'content': q}] for q in qs[:3]]
+    return [format_prompt(q) for q in qs], [[{'role': 'user', 'content': q}] for q in qs[:3]]
 
 
 def main(out, model='tiny'):

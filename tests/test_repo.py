@@ -40,10 +40,12 @@ def test_readme_in_sync(tmp_path):
     assert (tmp_path/'README.md').read_text() == (ROOT/'README.md').read_text(), 'run `make readme`'
 
 # Layering (issue 21): one home per format, imports that only go down, no text helpers borrowed from a stage.
-SKIP = {'.git', '.venv', '_proc', '_docs', '.ipynb_checkpoints'}
+ALPACA_HEAD = 'Below is an ' + 'instruction'   # split, so that this file is not a copy of the prompt
 
 def _files(*exts):
-    return [p for p in ROOT.rglob('*') if p.suffix in exts and not SKIP & set(p.relative_to(ROOT).parts)]
+    "The repo's files (tracked or not ignored) ending in `exts`"
+    out = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [ROOT/f for f in out.stdout.splitlines() if Path(f).suffix in exts and (ROOT/f).is_file()]
 
 def _code(p:Path)->str:
     "The code of a `.py` file, or of a notebook's code cells"
@@ -67,7 +69,7 @@ def _imports(p:Path)->set:
 
 def test_one_alpaca_prompt():
     "The Alpaca prompt is written in one place: `nbs/00b_formats.ipynb` and the module it exports."
-    hits = sorted(str(p.relative_to(ROOT)) for p in _files('.py', '.ipynb') if 'Below is an instruction' in p.read_text())
+    hits = sorted(str(p.relative_to(ROOT)) for p in _files('.py', '.ipynb') if ALPACA_HEAD in p.read_text())
     num, nb = _modules()['formats']
     assert hits == ['metamath/formats.py', f'nbs/{nb.name}'], f'the Alpaca prompt is written outside metamath.formats: {hits}'
 

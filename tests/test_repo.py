@@ -96,3 +96,14 @@ def test_no_text_helpers_from_bootstrap():
         for names in re.findall(r'from[ \t]+(?:metamath)?\.bootstrap[ \t]+import[ \t]+\(?([\w, \t]+)', _code(f)):
             bad += [f'{f.relative_to(ROOT)}: {n}' for n in re.split(r'[,\s]+', names.strip()) if n in owned]
     assert not bad, 'import these from metamath.formats / metamath.masking, not bootstrap:\n' + '\n'.join(bad)
+
+def test_saved_outputs():
+    "Every numbered notebook shows its results (saved outputs), and they are fit for GitHub: no paths, addresses, timings or images."
+    sys.path.insert(0, str(ROOT/'tools'))
+    from outputs import problems
+    from execnb.nbio import read_nb
+    nbs = sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
+    empty = [p.name for p in nbs if not any(c.get('outputs') for c in read_nb(p).cells)]
+    assert not empty, f'no saved outputs in {empty}: run `make outputs`'
+    bad = {p.name: b for p in nbs if (b := problems(read_nb(p)))}
+    assert not bad, f'unfit saved outputs: {bad}'

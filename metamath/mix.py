@@ -63,7 +63,8 @@ def mix_file(inp:str|Path, # the filter's kept records (metamathqa.jsonl)
              out:str|Path, # the mixed training file
              target:str='table1', # table1 | all | TYPE=N,... (e.g. GSM_AnsAug=80000,MATH_SV=15000), or a dict of counts
              scale:float=1.0, # table1: multiply its counts (0.1: a tenth-size pilot)
-             seed:int=0)->tuple[list[dict],list[str]]: # seed of the draw -> funnel rows, warnings
+             seed:int=0, # seed of the draw
+            )->tuple[list[dict],list[str]]: # funnel rows, warnings
     "Draw each type of `inp` down to its target into `out`; the funnel per type and the shortfall warnings"
     inp, out = Path(inp), Path(out)
     target, groups = parse_mix(target, scale), _scan(inp)

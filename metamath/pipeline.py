@@ -268,13 +268,9 @@ def do_finetune(cfg:dict, d:Path, kept:str, datasets:list[str], mix:list[str]|No
 # %% ../nbs/08_pipeline.ipynb #5b4347f4
 def do_evaluate(cfg:dict, d:Path, model:str)->dict:
     "Evaluate `model` on every dataset of the config; results per dataset"
-    from metamath.evaluate import evaluate
-    e = cfg['evaluate']
-    kw = dict(batch_size=e['batch_size']) if e['backend'] == 'hf' else {}
     out = {}
-    for ds in e['datasets']:
-        r = evaluate(model, ds, e['backend'], d/ds, limit=e['limit'] or None, max_tokens=e['max_tokens'] or None,
-                     data=_data(cfg), backend_kw=kw)
+    for ds in cfg['evaluate']['datasets']:
+        r = evaluate(model, ds, out=d/ds, data=_data(cfg), backend_kw=backend_kw(cfg['evaluate']), **stage_kw(cfg, 'evaluate'))
         out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
     return out
 

@@ -9,7 +9,7 @@ from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from .data import load_data, read_jsonl, settings_of, write_json, write_jsonl
+from .data import iter_records, load_data, read_jsonl, settings_of, write_json, write_jsonl
 from .generate import BACKENDS
 from .bootstrap import METHODS, run_bootstrap
 from .filter import run_filter
@@ -226,7 +226,7 @@ def original_records(cfg:dict, datasets:list[str], n:int=0, used:set|None=None)-
 
 def train_set(cfg:dict, kept:str, mix:list[str], datasets:list[str])->list[dict]:
     "The training records of `mix`: kept records of its types, plus the original CoT when it names `original`"
-    recs = read_jsonl(kept)
+    recs = list(iter_records(kept, need=('query', 'response', 'type'), on_bad='raise'))   # errors name file, line, field
     rows = [r for r in recs if r['type'].split('_', 1)[-1] in mix]
     if 'original' in mix:
         used = {r.get('original_question') for r in recs}

@@ -10,15 +10,15 @@ from typing import Callable
 import numpy as np
 from fastcore.script import call_parse
 from .formats import ANSWER_LINE, format_prompt, metamath_response
-from .data import JSONLError, iter_jsonl, load_data, write_json, write_jsonl, read_jsonl
+from .data import JSONLError, iter_jsonl, iter_records, load_data, write_json, write_jsonl, read_jsonl
 from .models import cache_dir, resolve_model
 
 # %% auto #0
-__all__ = ['TYPE_ORDER', 'check_records', 'order_types', 'cot_records', 'answer_only_records', 'backward_records',
+__all__ = ['TYPE_ORDER', 'analyse_cli', 'check_records', 'order_types', 'cot_records', 'answer_only_records', 'backward_records',
            'encode_record', 'load_lm', 'perplexity', 'perplexity_summary', 'project_root', 'figure_path',
            'plot_perplexity', 'nearest_sq_dist', 'record_text', 'Embedder', 'sentence_embedder', 'openai_embedder',
            'get_embedder', 'embed_records', 'diversity_gain', 'diversity_by_size', 'plot_diversity_vs_size',
-           'plot_accuracy_vs_diversity', 'accuracy_by_length', 'plot_accuracy_by_length', 'load_records', 'analyse_cli']
+           'plot_accuracy_vs_diversity', 'accuracy_by_length', 'plot_accuracy_by_length', 'load_records', 'analyse']
 
 # %% ../nbs/05_analysis.ipynb #df5cc5b2
 TYPE_ORDER = ['answer_only', 'GSM8K_CoT', 'GSM_AnsAug', 'GSM_Rephrased', 'GSM_SV', 'GSM_FOBAR',
@@ -382,14 +382,7 @@ def load_records(path:str|Path, need=('query','response'))->list[dict]:
     if not files: raise FileNotFoundError(f'{path}: no .jsonl or .json files')
     out = []
     for f in files:
-        if f.suffix == '.json':
-            rows = json.loads(f.read_text(encoding='utf-8'))
-            if not isinstance(rows, list): raise ValueError(f'{f}: expected a JSON list of records')
-        else: rows = iter_jsonl(f)
-        for i,r in enumerate(rows, 1):
-            if not isinstance(r, dict): raise ValueError(f'{f}: record {i}: expected a JSON object')
-            bad = next((k for k in need if not isinstance(r.get(k), str)), None)
-            if bad: raise JSONLError(f, i, f'missing or non-string field {bad!r}')
+        for i,r in iter_records(f, need=need, on_bad='raise', numbered=True):
             out.append({**r, 'type': r.get('type') or f.stem, 'id': r.get('id', f'{f.stem}/{i}')})
     return out
 
@@ -440,17 +433,19 @@ def _cli_len(evals, o):
                 figure=str(plot_accuracy_by_length(groups, o/'accuracy_by_length.png')))
 
 # %% ../nbs/05_analysis.ipynb #97fc5db4
-@call_parse
-def analyse_cli(data:str,                 # a folder of `.jsonl`/`.json` record files (query, response, type), or one file
-                out:str='analysis',       # folder for report.json, perplexity.jsonl and the figures
-                model:str='smollm2',      # base LM for perplexity ('none' skips it)
-                embedder:str='minilm',    # 'minilm', 'openai[:model]', a sentence-transformers folder, or 'none'
-                base:str='gsm8k',         # D_base: 'gsm8k' (GSM8K train CoT), a type in `data`, or a path
-                limit:int=None,           # at most this many records per type (a seeded sample), and in D_base
-                sizes:str='',             # comma list of sizes for diversity vs size (default: 4 up to the smallest pool)
-                evals:str=None,           # per-sample eval JSONL (question, correct[, model]) for accuracy by length
-                accuracy:str=None,        # JSON {type: accuracy %} for accuracy vs diversity gain
-                batch_size:int=8, max_length:int=512, chunk:int=4096, seed:int=0):
+def analyse(data:str,                 # a folder of `.jsonl`/`.json` record files (query, response, type), or one file
+            out:str='analysis',       # folder for report.json, perplexity.jsonl and the figures
+            model:str='smollm2',      # base LM for perplexity ('none' skips it)
+            embedder:str='minilm',    # 'minilm', 'openai[:model]', a sentence-transformers folder, or 'none'
+            base:str='gsm8k',         # D_base: 'gsm8k' (GSM8K train CoT), a type in `data`, or a path
+            limit:int=None,           # at most this many records per type (a seeded sample), and in D_base
+            sizes:str='',             # comma list of sizes for diversity vs size (default: 4 up to the smallest pool)
+            evals:str=None,           # per-sample eval JSONL (question, correct[, model]) for accuracy by length
+            accuracy:str=None,        # JSON {type: accuracy %} for accuracy vs diversity gain
+            batch_size:int=8,         # perplexity: records per forward pass
+            max_length:int=512,       # perplexity: prompt and response cut to this many tokens
+            chunk:int=4096,           # diversity: block side of the nearest-neighbour search (memory ~ chunk² floats)
+            seed:int=0):              # seed of the samples drawn
     "Perplexity by type, diversity gain of each type over a base set, and the figures, for a folder of records"
     recs = load_records(data)
     types = order_types(r['type'] for r in recs)
@@ -468,3 +463,5 @@ def analyse_cli(data:str,                 # a folder of `.jsonl`/`.json` record 
     if evals: report['accuracy_by_length'] = _cli_len(evals, o)
     write_json(o/'report.json', report, indent=1, default=float)
     return report
+
+analyse_cli = call_parse(analyse)   # `metamath analyse`: the same function, its parameters the options

@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, NamedTuple
 from fastcore.basics import patch
+from fastcore.meta import delegates
 from fastcore.script import call_parse, store_true
 from .formats import ANSWER_RX, METHODS, PREFIX, TABLE1, cut_at_answer, format_response, metamath_response, norm_question
 from .masking import find_quantities, fobar_query, has_var, mask_numbers, split_question, sv_query
@@ -244,15 +245,22 @@ def backward_items(recs:list[dict], # questions, in the order to use them
 class Bootstrapper:
     "The four MetaMath augmentations of one data set's training records, through generator `gen`"
     def __init__(self, gen, # a `metamath.generate.Generator` (anything with its `generate`)
-                 dataset:str='gsm8k', pool:list[dict]|None=None, # training records (default: the whole train split)
-                 shots:int=8, seed:int=0, temperature:float=0.7, top_p:float=1.0, # paper: 8 shots, T=0.7
+                 dataset:str='gsm8k', # gsm8k | math
+                 pool:list[dict]|None=None, # training records (default: the whole train split)
+                 shots:int=8, # worked examples per prompt (the paper: 8)
+                 seed:int=0, # seed of the exemplars drawn
+                 temperature:float=0.7, # sampling temperature of the solutions (the paper: 0.7)
+                 top_p:float=1.0, # nucleus sampling
                  prompt_tokens:int=1536, # token budget of a prompt: exemplars that do not fit are left out
-                 teacher:str='', ntok:Callable|None=None, max_tokens:dict|None=None,
-                 prompt_files=None): # the original prompt files: a folder or `task=path,...` (see `load_prompt_files`)
+                 teacher:str='', # the teacher's name, recorded in every candidate
+                 ntok:Callable|None=None, # token counter for `prompt_tokens` (default: `approx_tokens`)
+                 max_tokens:int|dict|None=None, # length caps (default `MAX_TOKENS`): an int caps solutions, rewrites get half and statements a quarter (0: the default); a dict per task
+                 prompt_files:str|dict|None=None): # the original prompt files: a folder or `task=path,...` (see `load_prompt_files`)
         if dataset not in VAR: raise ValueError(f'unknown data set {dataset!r}; bootstrapping knows {list(VAR)}')
         self.gen,self.dataset,self.seed,self.temperature,self.top_p = gen,dataset,seed,temperature,top_p
         self.prompt_tokens,self.teacher,self.ntok = prompt_tokens,teacher,ntok or approx_tokens
         self.var,self.latex,self.kind = VAR[dataset],dataset == 'math',dataset
+        if isinstance(max_tokens, int): max_tokens = dict(solve=max_tokens, rephrase=max(16, max_tokens//2), statement=max(16, max_tokens//4)) if max_tokens else None
         self.max_tokens = {**MAX_TOKENS[dataset], **(max_tokens or {})}
         self.files = load_prompt_files(prompt_files, dataset)
         pool = load_data(dataset, 'train') if pool is None else pool
@@ -431,13 +439,19 @@ def question_order(recs:list, seed:int=0)->list:
     "The training questions in the seeded order every method draws its first `n` from"
     return random.Random(seed).sample(recs, len(recs))
 
+@delegates(Bootstrapper, but='gen,pool')
 def run_bootstrap(gen, # the generator
-                  dataset:str='gsm8k', budget:str='AnsAug=20x4,Rephrased=20x2,SV=20x2,FOBAR=20x2',
+                  dataset:str='gsm8k', # gsm8k | math
+                  budget:str='AnsAug=20x4,Rephrased=20x2,SV=20x2,FOBAR=20x2', # `METHOD=NxK,...`: N questions (SV, FOBAR: masked questions), K samples each
                   out:str|Path|None=None, # folder for the outputs (None: return them only)
-                  rewrites:int=1, seed:int=0, data:str|None=None, # rewrites per question; data folder
+                  rewrites:int=1, # rewrites per question (Rephrased), each solved `K` times
+                  seed:int=0, # seed of the question order (and of the exemplars)
+                  data:str|None=None, # data folder (default: `find_data_dir()`)
                   **kwargs)->dict: # `Bootstrapper` settings
     "Run every method of `budget` on `dataset`'s training questions; write and return candidates, rows and a summary"
     plan, t0 = parse_budget(budget), time.time()
+    if kwargs.get('ntok') is None and getattr(getattr(gen, 'backend', None), 'name', None) in ('hf', 'vllm'):
+        kwargs['ntok'] = token_counter(kwargs.get('teacher'))   # a local teacher: count with its own tokenizer
     recs = load_data(dataset, 'train', source=data)
     order = question_order(recs, seed)
     b = Bootstrapper(gen, dataset, recs, seed=seed, **kwargs)
@@ -462,33 +476,25 @@ def write_run(res:dict, out:str|Path):
 
 # %% ../nbs/03_bootstrap.ipynb #4c2541c5
 @call_parse
-def bootstrap_cli(dataset:str='gsm8k', # gsm8k | math
-                  methods:str='AnsAug,Rephrased,SV,FOBAR', # comma list of methods
+@delegates(run_bootstrap, but='gen,budget,out,teacher,ntok')
+def bootstrap_cli(methods:str='AnsAug,Rephrased,SV,FOBAR', # comma list of methods
                   n:int=20, # questions per method (SV, FOBAR: masked questions)
                   k:int=4,  # samples per question
                   budget:str=None, # `METHOD=NxK,...`: per-method counts, overriding `methods`, `n` and `k`
                   backend:str='hf', # hf | vllm | openai
                   model:str='smollm2', # teacher: an alias, a folder, a hub id, or the served name (openai)
                   out:str='runs/bootstrap', # output folder (and generator cache)
-                  shots:int=8, seed:int=0, temperature:float=0.7, top_p:float=1.0,
-                  prompt_tokens:int=1536, # token budget of a prompt
-                  max_tokens:int=None, # solution length cap (default 512 GSM8K, 1024 MATH); rewrites get half
-                  rewrites:int=1, # rewrites per question (Rephrased)
-                  data:str=None, # data folder (default: `find_data_dir()`)
                   base_url:str=None, # openai backend: the server's URL
-                  chat:str='auto', # openai backend: prompts as chat messages: auto (chat where completions are refused) | true | false
-                  prompt_files:str=None, # the original prompt files: a folder of them, or `task=path,...` (solve, rephrase, statement, SV, FOBAR, backward)
-                  quiet:store_true=False): # no progress bars
+                  chat:str=None, # openai backend: prompts as chat messages: auto (chat where completions are refused; the default) | true | false
+                  quiet:store_true=False, # no progress bars
+                  **kwargs): # `run_bootstrap`'s settings
     "Bootstrap MetaMathQA-style data from a data set's training questions (resumable: re-run the same command)"
     from metamath.generate import Generator, make_backend
     budget = budget or ','.join(f'{m.strip()}={n}x{k}' for m in methods.split(',') if m.strip())
     parse_budget(budget)                                    # fail before loading a model
-    kw = dict(base_url=base_url, chat=chat) if backend == 'openai' else {}
-    mt = None if max_tokens is None else dict(solve=max_tokens, rephrase=max(16, max_tokens//2), statement=max(16, max_tokens//4))
+    kw = {k: v for k,v in dict(base_url=base_url, chat=chat).items() if v is not None} if backend == 'openai' else {}
     with Generator(make_backend(backend, model, **kw), cache=Path(out)/'generations.jsonl', progress=not quiet) as gen:
-        res = run_bootstrap(gen, dataset, budget, out, rewrites, seed, data, shots=shots, temperature=temperature,
-                            top_p=top_p, prompt_tokens=prompt_tokens, teacher=model, max_tokens=mt,
-                            ntok=token_counter(model) if backend != 'openai' else None, prompt_files=prompt_files)
+        res = run_bootstrap(gen, budget=budget, out=out, teacher=model, **kwargs)
     for s in res['summary']: print(json.dumps(s))
     print(json.dumps(res['totals']))
     return res

@@ -11,8 +11,8 @@ from typing import Iterable, Iterator
 
 # %% auto #0
 __all__ = ['HUB_ID', 'DATA_ENV', 'DATASETS', 'MATH_SUBJECTS', 'JSONLError', 'iter_jsonl', 'read_jsonl', 'JsonlWriter',
-           'append_jsonl', 'write_jsonl', 'write_json', 'ncpus', 'Skipped', 'iter_records', 'find_data_dir',
-           'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
+           'append_jsonl', 'write_jsonl', 'write_json', 'ncpus', 'Skipped', 'iter_records', 'settings_of', 'defaults',
+           'find_data_dir', 'gsm8k_gold', 'last_boxed', 'to_record', 'load_data']
 
 # %% ../nbs/00_data.ipynb #6e36a8d7
 class JSONLError(ValueError):
@@ -128,7 +128,8 @@ def _bad(row, need):
     return None
 
 def _rows_jsonl(path):
-    with open(path, encoding='utf-8') as f:
+    import gzip
+    with (gzip.open(path, 'rt', encoding='utf-8') if str(path).endswith('.gz') else open(path, encoding='utf-8')) as f:
         for i,line in enumerate(f, 1):
             if not line.strip(): continue
             try: yield i, json.loads(line)
@@ -170,7 +171,7 @@ def _rows_hub(repo:str, split:str='train'):
     yield from enumerate(ds, 1)
 
 # %% ../nbs/00_data.ipynb #7094b227
-def iter_records(src:str|Path, # a `.json` array, `.jsonl` or `.parquet` file, or a hub id (`meta-math/MetaMathQA`)
+def iter_records(src:str|Path, # a `.json` array, `.jsonl` (or `.jsonl.gz`) or `.parquet` file, or a hub id (`meta-math/MetaMathQA`)
                  need:Iterable[str]=('query', 'response'), # fields that must hold non-blank strings
                  skipped:Skipped|None=None, # where skipped rows are counted (pass one to read the counts)
                  on_bad:str='skip', # `skip` (count them) or `raise` (`JSONLError` naming file, row and reason)
@@ -179,16 +180,42 @@ def iter_records(src:str|Path, # a `.json` array, `.jsonl` or `.parquet` file, o
     "Stream the usable records of `src`, skipping (and counting) the unusable ones"
     if on_bad not in ('skip', 'raise'): raise ValueError(f"on_bad must be 'skip' or 'raise', not {on_bad!r}")
     need, p = tuple(need), Path(src)
-    if p.exists(): rows = {'.jsonl': _rows_jsonl, '.json': _rows_json, '.parquet': _rows_parquet}.get(p.suffix)
-    elif p.suffix in ('.json', '.jsonl', '.parquet') or not HUB_ID.fullmatch(str(src)): raise FileNotFoundError(f'{src}: no such file')
+    kind = ''.join(p.suffixes[-2:]) if p.suffix == '.gz' else p.suffix
+    if p.exists(): rows = {'.jsonl': _rows_jsonl, '.jsonl.gz': _rows_jsonl, '.json': _rows_json, '.parquet': _rows_parquet}.get(kind)
+    elif kind in ('.json', '.jsonl', '.jsonl.gz', '.parquet') or not HUB_ID.fullmatch(str(src)): raise FileNotFoundError(f'{src}: no such file')
     else: rows = lambda s: _rows_hub(s, split)
-    if rows is None: raise ValueError(f'{src}: unsupported file type {p.suffix!r} (use .json, .jsonl or .parquet)')
+    if rows is None: raise ValueError(f'{src}: unsupported file type {kind!r} (use .json, .jsonl, .jsonl.gz or .parquet)')
     skipped = Skipped() if skipped is None else skipped
     for i,row in rows(str(src)):
         why = str(row) if isinstance(row, ValueError) else _bad(row, need)
         if why is None: yield (i, row) if numbered else row; continue
         if on_bad == 'raise': raise JSONLError(src, i, why)
         skipped.add(why, i)
+
+# %% ../nbs/00_data.ipynb #55a5bdfa
+def _anno(a, ns:dict):
+    "The annotation `a`, evaluated in the namespace `ns` when it is a string (None when it cannot be)"
+    import inspect
+    if isinstance(a, str):
+        try: a = eval(a, ns)
+        except Exception: return None
+    return None if a is inspect.Parameter.empty else a
+
+def settings_of(fn, # a function, a class (its `__init__`) or a dataclass
+                skip:str='', # comma list of parameters to leave out
+               )->dict: # name -> (default, annotation, doc)
+    "The parameters of `fn` that have a default: default, annotation (evaluated; None if absent) and docment"
+    import inspect, sys
+    from fastcore.docments import docments
+    ns = vars(sys.modules[fn.__module__]) if getattr(fn, '__module__', None) in sys.modules else {}
+    skip = set(filter(None, skip.split(',')))
+    return {k: (v.default, _anno(v.anno, ns), v.docment) for k,v in docments(fn, full=True, returns=False).items()
+            if k not in skip and v.default is not inspect.Parameter.empty and k != 'self'}
+
+def defaults(fn, **kwargs)->dict:
+    "`kwargs` over the defaults of `fn`'s parameters"
+    import inspect
+    return {k: p.default for k,p in inspect.signature(fn).parameters.items() if p.default is not p.empty} | kwargs
 
 # %% ../nbs/00_data.ipynb #6f2dd158
 DATA_ENV = 'METAMATH_DATA'
@@ -261,17 +288,6 @@ def to_record(row:dict, name:str, split:str, i:int)->dict:
     raise ValueError(f'unknown data set {name!r}; known: {list(DATASETS)}')
 
 # %% ../nbs/00_data.ipynb #1e5fd431
-def _read_table(path:Path)->list[dict]:
-    if path.suffix == '.jsonl': return read_jsonl(path)
-    if path.suffix == '.json':
-        data = json.loads(path.read_text(encoding='utf-8'))
-        if not isinstance(data, list): raise ValueError(f'{path}: expected a JSON list of records')
-        return data
-    if path.suffix == '.parquet':
-        import pandas as pd
-        return pd.read_parquet(path).to_dict('records')
-    raise ValueError(f'{path}: unsupported file type {path.suffix!r} (use .jsonl, .json or .parquet)')
-
 def _from_hub(name, split):
     import datasets
     files,hub,cfg = DATASETS[name]
@@ -296,12 +312,12 @@ def load_data(name:str,               # gsm8k | math | math500 | gsm8k_backward
     if name not in DATASETS: raise ValueError(f'unknown data set {name!r}; known: {list(DATASETS)}')
     files = DATASETS[name][0]
     if split not in files: raise ValueError(f'{name} has no split {split!r}; it has {list(files)}')
-    if source == 'hub': rows,path = _from_hub(name, split),DATASETS[name][1]
+    if source == 'hub': rows,path = list(enumerate(_from_hub(name, split), 1)),DATASETS[name][1]
     else:
         path = Path(source) if source and Path(source).is_file() else find_data_dir(source)/files[split]
-        rows = _read_table(path)
+        rows = list(iter_records(path, need=(), on_bad='raise', numbered=True))   # (line or row number, row)
     recs = []
-    for i,row in enumerate(rows[:limit] if limit else rows):
-        _check(row, name, path, i+1)
+    for i,(n,row) in enumerate(rows[:limit] if limit else rows):
+        _check(row, name, path, n)
         recs.append(to_record(row, name, split, i))
     return recs

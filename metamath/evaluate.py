@@ -9,9 +9,10 @@ from fractions import Fraction
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
+from fastcore.meta import delegates
 from fastcore.script import call_parse
 from .formats import answer_line
-from .data import load_data, write_json, write_jsonl, read_jsonl
+from .data import JSONLError, Skipped, defaults, iter_records, load_data, write_json, write_jsonl, read_jsonl
 from .answers import answer_key, extract_answer, grade_batch, parse_number, strip_string
 
 # %% auto #0
@@ -296,12 +297,18 @@ def evaluate(model:str,              # anything `metamath.models.resolve_model` 
              out:str|Path='runs/eval', # folder for generations, samples and results
              limit:int|None=None,    # first `limit` questions
              prompt:str='alpaca',    # alpaca (the paper's) | chat | fewshot (base models)
-             n:int=1, temperature:float=0.0, max_tokens:int|None=None, # None: 512 GSM8K, 2048 MATH
+             n:int=1,                # samples per question
+             temperature:float=0.0,  # 0: greedy (the paper)
+             max_tokens:int|None=None, # None (or 0): 512 GSM8K, 2048 MATH
              stop:list|None=None,    # None: the paper's stop list (alpaca) / `\nQuestion:` (fewshot) / none (chat)
              shots:int|None=None,    # fewshot: worked examples (None: 8 GSM8K, 4 MATH)
-             seed:int=0, ks:tuple=(1,), workers:int|None=None, data:str|None=None,
+             seed:int=0,             # sampling seed (and of the few-shot exemplars)
+             ks:tuple=(1,),          # k of maj@k / pass@k
+             workers:int|None=None,  # grading processes (None: all cores)
+             data:str|None=None,     # data folder (default $METAMATH_DATA or ../shared/data)
              backend_kw:dict|None=None, # passed to the backend (e.g. batch_size, base_url)
-             figures:bool=True)->dict:
+             figures:bool=True,      # draw the breakdown figures
+            )->dict:
     "Evaluate `model` on `dataset`: generate, score four ways, write samples, results and figures"
     from metamath.generate import Generator, make_backend
     recs, out = load_data(dataset, 'test', data, limit), Path(out)
@@ -351,14 +358,6 @@ def _heatmap(t:pd.DataFrame, n:pd.DataFrame, path:Path, title:str='')->Path:
     return path
 
 # %% ../nbs/07_evaluate.ipynb #6b24c4d4
-def _saved_rows(path:Path)->list[dict]:
-    "Rows of a `.jsonl` or `.jsonl.gz` file (null rows dropped)"
-    import gzip
-    op = gzip.open if path.suffix == '.gz' else open
-    with op(path, 'rt', encoding='utf-8') as f:
-        rows = [json.loads(l) for l in f if l.strip()]
-    return [r for r in rows if r is not None]
-
 def rescore(src:str|Path,            # a finished `evaluate` folder, or a `.jsonl`/`.jsonl.gz` of `id` + `output` (or `text`) rows
             dataset:str|None=None,   # the test set (default: the folder's results.json)
             data:str|None=None,      # data folder, as in `load_data`
@@ -374,11 +373,12 @@ def rescore(src:str|Path,            # a finished `evaluate` folder, or a `.json
     res = json.loads((src/'results.json').read_text()) if folder and (src/'results.json').exists() else {}
     dataset = dataset or res.get('dataset')
     if dataset not in KINDS: raise ValueError(f'{src}: which test set? pass dataset= ({", ".join(KINDS)}); got {dataset!r}')
-    texts = {}
-    for k,r in enumerate(_saved_rows(samples), 1):
+    texts, sk = {}, Skipped()
+    for k,r in iter_records(samples, need=(), skipped=sk, numbered=True):   # a .jsonl or .jsonl.gz file; null rows skipped
         t = r.get('output', r.get('text'))
-        if 'id' not in r or not isinstance(t, str): raise ValueError(f"{samples}:{k}: no saved 'output' (or 'text') to re-score")
+        if 'id' not in r or not isinstance(t, str): raise JSONLError(samples, k, "no saved 'output' (or 'text') to re-score")
         texts.setdefault(r['id'], {})[r.get('sample', 0)] = t
+    if set(sk.counts) - {'not an object'}: raise ValueError(sk.summary(samples))
     by_id = {r['id']: r for r in load_data(dataset, 'test', data)}
     miss = [i for i in texts if i not in by_id]
     if miss: raise ValueError(f"{samples}: ids not in {dataset} test: {miss[:3]}")
@@ -392,32 +392,25 @@ def rescore(src:str|Path,            # a finished `evaluate` folder, or a `.json
 
 # %% ../nbs/07_evaluate.ipynb #141c4856
 @call_parse
+@delegates(evaluate, but='model,out,ks,stop,backend_kw')
 def evaluate_cli(model:str=None,        # model folder, alias (`smollm2`, `tiny`) or hub id; openai: served name
-                 dataset:str='gsm8k',   # gsm8k | math | math500 | gsm8k_backward
-                 backend:str='hf',      # hf | vllm | openai
                  out:str=None,          # output folder (default runs/eval/DATASET)
-                 limit:int=None,        # first `limit` questions
-                 prompt:str='alpaca',   # alpaca (the paper's zero-shot prompt) | chat | fewshot (base models)
-                 shots:int=None,        # fewshot: worked examples from the train split (default 8 GSM8K, 4 MATH)
-                 n:int=1,               # samples per question
-                 temperature:float=0.0, # 0: greedy (the paper)
-                 max_tokens:int=None,   # default 512 (GSM8K) / 2048 (MATH)
                  ks:str='1',            # comma list of k for maj@k / pass@k
                  batch_size:int=None,   # hf: rows per `generate` call; vllm: samples per call (results are saved after each)
                  base_url:str=None,     # openai backend: server URL (key from $OPENAI_API_KEY)
-                 chat:str='auto',       # openai backend: string prompts as chat messages: auto (chat where completions are refused) | true | false
-                 data:str=None,         # data folder (default $METAMATH_DATA or ../shared/data)
-                 rescore:bool=False):   # score the generations saved in --out again (no model, no generation)
+                 chat:str=None,         # openai backend: string prompts as chat messages: auto (chat where completions are refused; the default) | true | false
+                 rescore:bool=False,    # score the generations saved in --out again (no model, no generation)
+                 **kwargs):             # `evaluate`'s settings
     "Evaluate a model on GSM8K / MATH under the paper's protocol; print and save the scorecard"
+    dataset, backend = (defaults(evaluate, **kwargs)[k] for k in ('dataset', 'backend'))
     if rescore:   # --out: a finished evaluate folder, or a .jsonl(.gz) of saved outputs (with --dataset)
-        res = globals()['rescore'](out or f'runs/eval/{dataset}', dataset if out and not Path(out).is_dir() else None, data)
+        res = globals()['rescore'](out or f'runs/eval/{dataset}', dataset if out and not Path(out).is_dir() else None, kwargs.get('data'))
         print(_md(res['dataset'], res['model'], res))
         return res
     if not model: raise ValueError('metamath evaluate: --model is required (a folder, an alias such as smollm2, or a hub id)')
     bs = {'hf': 'batch_size', 'vllm': 'chunk_size'}.get(backend)
-    kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url}.items() if k and v is not None}
-    if backend == 'openai': kw['chat'] = chat
-    res = evaluate(model, dataset, backend, out or f'runs/eval/{dataset}', limit, prompt, n, temperature, max_tokens,
-                   shots=shots, ks=tuple(int(k) for k in ks.split(',')), data=data, backend_kw=kw)
+    kw = {k:v for k,v in {bs: batch_size, 'base_url': base_url, 'chat': chat}.items() if k and v is not None}
+    if backend != 'openai': kw.pop('chat', None)
+    res = evaluate(model, out=out or f'runs/eval/{dataset}', ks=tuple(int(k) for k in ks.split(',')), backend_kw=kw, **kwargs)
     print(_md(dataset, model, res))
     return res

@@ -19,7 +19,7 @@ from .formats import ANSWER_RX, TABLE1, cut_at_answer, format_response
 __all__ = ['NEED', 'TEST_SETS', 'STAGES', 'REASONS', 'read_candidates', 'kind_of', 'keep_rule', 'Grader', 'grade_records',
            'answer_format_ok', 'normalize', 'norm_text', 'exact_duplicates', 'shingles', 'minhash', 'MinHasher',
            'NearDedup', 'near_duplicates', 'words', 'Decontaminator', 'token_lengths', 'filter_stream',
-           'filter_records', 'plot_funnel', 'ParquetSink', 'filter_cli']
+           'filter_records', 'plot_funnel', 'ParquetSink', 'run_filter', 'filter_cli']
 
 # %% ../nbs/04_filter.ipynb #a42fed46
 NEED = ('query', 'response', 'type', 'gold')
@@ -395,8 +395,9 @@ class _Jsonl:
     def __call__(self, r): self.f.write(json.dumps(r, ensure_ascii=False) + '\n'); self.n += 1
     def close(self): self.f.flush(); os.fsync(self.f.fileno()); self.f.close(); os.replace(f'{self.path}.tmp', self.path)
 
-@call_parse
-def filter_cli(inp:str='runs/bootstrap/candidates.jsonl', # input(s), comma separated: .jsonl/.json/.parquet files or a hub id
+from fastcore.meta import delegates
+
+def run_filter(inp:str='runs/bootstrap/candidates.jsonl', # input(s), comma separated: .jsonl/.json/.parquet files or a hub id
                out:str='runs/bootstrap', # folder for metamathqa.jsonl/.parquet, dropped.jsonl, filter_report.json
                figure:str='figures/filter_funnel.png', # funnel figure ('' for none)
                tokenizer:str='smollm2', # the student's tokenizer, for the length limit
@@ -406,8 +407,9 @@ def filter_cli(inp:str='runs/bootstrap/candidates.jsonl', # input(s), comma sepa
                min_cover:float=0.5, # share of a test question's n-grams a sample must have to be contaminated
                data:str=None, # data folder holding the test sets
                workers:int=1, # processes for the order-free stages (0: all cores); the output does not depend on it
-               chunk:int=1000): # rows per chunk handed to a worker
-    "Filter bootstrapped candidates (or the released MetaMathQA) into MetaMathQA-style training data, streamed"
+               chunk:int=1000, # rows per chunk handed to a worker
+              )->'pd.DataFrame': # the funnel
+    "Filter bootstrapped candidates (or the released MetaMathQA) into MetaMathQA-style training data, streamed; write the kept, dropped and report"
     o = Path(out); o.mkdir(parents=True, exist_ok=True)
     skipped = {p.strip(): Skipped() for p in inp.split(',')}
     rows = (r for p,sk in skipped.items() for r in iter_records(p, need=('query', 'response', 'type'), skipped=sk))
@@ -424,6 +426,13 @@ def filter_cli(inp:str='runs/bootstrap/candidates.jsonl', # input(s), comma sepa
                skipped={p: sk.to_dict() for p,sk in skipped.items()}, wall_s=round(time.perf_counter() - t0, 2), **info)
     write_json(o/'filter_report.json', rep, indent=1)
     if figure: plot_funnel(df, figure)
+    return df
+
+@call_parse
+@delegates(run_filter)
+def filter_cli(**kwargs):
+    "Filter bootstrapped candidates (or the released MetaMathQA) into MetaMathQA-style training data, streamed"
+    df = run_filter(**kwargs)
     print(df.to_string())
     return df
 

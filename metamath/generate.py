@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from fastcore.basics import patch, store_attr
 from fastcore.script import call_parse
-from .data import JSONLError, JsonlWriter, iter_jsonl, ncpus, write_jsonl
+from .data import JSONLError, JsonlWriter, iter_records, ncpus, write_jsonl
 from .models import resolve_model
 
 log = logging.getLogger(__name__)
@@ -726,7 +726,7 @@ def make_backend(kind:str, # vllm | openai | hf
 def read_prompts(path:str|Path, limit:int|None=None)->list[dict]:
     "Rows of a prompts JSONL file, each checked to hold a `prompt` (errors name file and line)"
     rows = []
-    for i,row in enumerate(iter_jsonl(path), 1):
+    for i,row in iter_records(path, need=(), on_bad='raise', numbered=True):
         if limit and len(rows) >= limit: break
         if 'prompt' not in row: raise JSONLError(path, i, "missing field 'prompt'")
         try: check_prompt(row['prompt'], 'prompt')

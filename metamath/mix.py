@@ -6,8 +6,9 @@
 from __future__ import annotations
 import collections, json, random, re
 from pathlib import Path
+from fastcore.meta import delegates
 from fastcore.script import call_parse
-from .data import JSONLError, JsonlWriter, write_json
+from .data import JSONLError, JsonlWriter, defaults, iter_records, write_json
 from .formats import METHODS, PREFIX, TABLE1
 
 # %% auto #0
@@ -51,24 +52,22 @@ def spread(groups:dict[str,list], # question -> its items
 def _scan(path:Path)->dict[str,dict[str,list[int]]]:
     "type -> question -> line numbers of the records in `path`"
     out = collections.defaultdict(lambda: collections.defaultdict(list))
-    with open(path, encoding='utf-8') as f:
-        for i,line in enumerate(f, 1):
-            if not line.strip(): continue
-            try: r = json.loads(line)
-            except json.JSONDecodeError as e: raise JSONLError(path, i, f'invalid JSON: {e.msg} at column {e.colno}') from None
-            if not isinstance(r, dict) or not isinstance(r.get('type'), str): raise JSONLError(path, i, "missing field 'type'")
-            q = r.get('source_id') or r.get('original_question') or r.get('query')
-            if q is None: raise JSONLError(path, i, "missing field 'source_id' (or 'original_question', 'query')")
-            out[r['type']][str(q)].append(i)
+    for i,r in iter_records(path, need=('type',), on_bad='raise', numbered=True):
+        q = r.get('source_id') or r.get('original_question') or r.get('query')
+        if q is None: raise JSONLError(path, i, "missing field 'source_id' (or 'original_question', 'query')")
+        out[r['type']][str(q)].append(i)
     return out
 
 # %% ../nbs/04a_mix.ipynb #fc4ff1f9
 def mix_file(inp:str|Path, # the filter's kept records (metamathqa.jsonl)
              out:str|Path, # the mixed training file
-             mix='table1', scale:float=1.0, seed=0)->tuple[list[dict],list[str]]: # funnel rows, warnings
+             target:str='table1', # table1 | all | TYPE=N,... (e.g. GSM_AnsAug=80000,MATH_SV=15000), or a dict of counts
+             scale:float=1.0, # table1: multiply its counts (0.1: a tenth-size pilot)
+             seed:int=0, # seed of the draw
+            )->tuple[list[dict],list[str]]: # funnel rows, warnings
     "Draw each type of `inp` down to its target into `out`; the funnel per type and the shortfall warnings"
     inp, out = Path(inp), Path(out)
-    target, groups = parse_mix(mix, scale), _scan(inp)
+    target, groups = parse_mix(target, scale), _scan(inp)
     datasets = {t.split('_')[0] for t in groups}
     types = [t for t in TYPES if t in groups or (target and t in target and t.split('_')[0] in datasets)]
     types += sorted(t for t in groups if t not in types)
@@ -94,15 +93,14 @@ def _copy(inp:Path, out:Path, keep:set[int]):
 
 # %% ../nbs/04a_mix.ipynb #4a9b4e11
 @call_parse
+@delegates(mix_file)
 def mix_cli(inp:str='runs/bootstrap/metamathqa.jsonl', # the filter's kept records
             out:str='runs/bootstrap', # folder for train_mix.jsonl and mix_report.json
-            mix:str='table1', # table1 | all | TYPE=N,... (e.g. GSM_AnsAug=80000,MATH_SV=15000)
-            scale:float=1.0, # table1: multiply its counts (0.1: a tenth-size pilot)
-            seed:int=0): # seed of the draw
+            **kwargs): # `mix_file`'s settings
     "Draw the filtered records down to MetaMathQA's mix (Table 1), or to explicit counts; funnel and warnings"
     o = Path(out); o.mkdir(parents=True, exist_ok=True)
-    rows, warn = mix_file(inp, o/'train_mix.jsonl', mix, scale, seed)
-    rep = dict(inputs=str(inp), mix=mix, scale=scale, seed=seed, funnel=rows, warnings=warn,
+    rows, warn = mix_file(inp, o/'train_mix.jsonl', **kwargs)
+    rep = dict(inputs=str(inp), **defaults(mix_file, **kwargs), funnel=rows, warnings=warn,
                kept=sum(r['kept'] for r in rows), file=str(o/'train_mix.jsonl'))
     write_json(o/'mix_report.json', rep, indent=1)
     w = max(len(r['type']) for r in rows) if rows else 4

@@ -4,47 +4,101 @@
 
 # %% ../nbs/08_pipeline.ipynb #9cc82609
 from __future__ import annotations
-import copy, hashlib, json, os, shlex, shutil, subprocess, sys, time, tomllib
+import copy, difflib, hashlib, json, os, shlex, shutil, subprocess, sys, time, tomllib, types, typing
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from .data import load_data, read_jsonl, write_json, write_jsonl
+from .data import iter_records, load_data, read_jsonl, settings_of, write_json, write_jsonl
+from .generate import BACKENDS
+from .bootstrap import run_bootstrap
+from .formats import METHODS
+from .filter import run_filter
+from .mix import mix_file
+from .analysis import analyse
+from .train import TrainConfig
+from .evaluate import evaluate
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TYPES', 'load_config', 'parse_set', 'stamp', 'Stage', 'run_stage', 'teacher_kw', 'do_bootstrap',
-           'do_filter', 'do_mix', 'do_analyse', 'original_records', 'train_set', 'train_command', 'do_finetune',
-           'do_evaluate', 'plot_before_after', 'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
+__all__ = ['STAGES', 'OWN', 'BACKEND_EXTRA', 'SCHEMA', 'DEFAULTS', 'backend_settings', 'load_config', 'parse_set', 'stamp',
+           'Stage', 'run_stage', 'stage_kw', 'backend_kw', 'do_bootstrap', 'do_filter', 'do_mix', 'do_analyse',
+           'original_records', 'train_set', 'train_command', 'do_finetune', 'do_evaluate', 'plot_before_after',
+           'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
+
+# %% ../nbs/08_pipeline.ipynb #f3f116cd
+STAGES = {  # section: (the stage's library function, whose parameters are its settings; the ones the pipeline fills in)
+    'bootstrap': (run_bootstrap, 'gen,dataset,budget,out,seed,data,teacher,ntok'),
+    'filter':    (run_filter, 'inp,out,figure,tokenizer,data'),
+    'mix':       (mix_file, 'inp,out,seed'),
+    'analyse':   (analyse, 'data,out,seed,evals,accuracy'),
+    'finetune':  (TrainConfig, 'data,out,model,seed,progress'),
+    'evaluate':  (evaluate, 'model,dataset,out,data,backend_kw'),
+}
+OWN = {  # the pipeline's own settings: section -> key -> (default, doc)
+    'run': dict(name=('run', 'the run folder, under `out`'), out=('runs', 'folder of the runs'), seed=(0, 'seed of every stage'),
+                data=('', "data folder ('': $METAMATH_DATA or ../shared/data)"), figures=('', "folder for the report's figures ('': RUN/figures)")),
+    'teacher': dict(backend=('hf', 'hf | vllm | openai'), model=('smollm2', 'alias, folder or hub id; openai: the served name')),
+    'bootstrap': dict(datasets=({'gsm8k': 'AnsAug=8x2,Rephrased=4x2,SV=4x2,FOBAR=4x2'}, 'data set -> budget `METHOD=NxK,...`')),
+    'finetune': dict(student=(settings_of(TrainConfig)['model'][0], 'the student: filter tokenizer, base evaluation, fine-tune'),
+                     original=(0, 'reference CoT of this many questions (0: of every question the bootstrap used)'),
+                     mix=(['original', *METHODS], "training set: 'original' and kept types"),
+                     launch=('', 'an accelerate config: train under `accelerate launch`'), threads=(0, 'OMP_NUM_THREADS (0: unset)')),
+    'evaluate': dict(datasets=(['gsm8k'], 'test sets'), baseline=(True, 'evaluate the student before fine-tuning too')),
+    'ablation': dict(arms=({}, 'more fine-tunes: name -> mix')),
+}
+BACKEND_EXTRA = dict(data_parallel_size=(1, int, 'vllm: engine replicas (passed to `vllm.LLM`)'))
+
+def backend_settings()->dict:
+    "The settings of every generation backend (their constructors' parameters but `model`), each name once"
+    out = dict(BACKEND_EXTRA)
+    for cls in BACKENDS.values():
+        for k,s in settings_of(cls, 'model').items():
+            if k in out and out[k][0] != s[0]: raise ValueError(f'backends disagree on the default of {k}: {out[k][0]!r} vs {s[0]!r}')
+            out.setdefault(k, s)
+    return out
+
+def _schema()->dict:
+    "Section -> key -> (default, annotation, doc): the pipeline's own settings, then each stage's"
+    sch = {sec: {k: (d, None, doc) for k,(d,doc) in keys.items()} for sec,keys in OWN.items()}
+    for sec,(fn,skip) in STAGES.items():
+        got = settings_of(fn, skip) | (backend_settings() if sec == 'evaluate' else {})
+        if clash := set(got) & set(sch.get(sec, {})): raise ValueError(f'[{sec}] {clash}: both a pipeline and a stage setting')
+        sch[sec] = sch.get(sec, {}) | got
+    sch['teacher'] |= backend_settings()
+    return {s: sch[s] for s in ['run', 'teacher', 'bootstrap', 'filter', 'mix', 'analyse', 'finetune', 'evaluate', 'ablation']}
+
+SCHEMA = _schema()
+DEFAULTS = {sec: {k: v[0] for k,v in keys.items()} for sec,keys in SCHEMA.items()}
 
 # %% ../nbs/08_pipeline.ipynb #5464d470
-DEFAULTS = {
-    'run': dict(name='run', out='runs', seed=0, data='', figures=''),   # data: folder ('' = $METAMATH_DATA or ../shared/data)
-    'teacher': dict(backend='hf', model='smollm2', base_url='', api_key_env='OPENAI_API_KEY', concurrency=16,
-                    batch_size=16, tensor_parallel_size=1, data_parallel_size=1,
-                    chat=None, samples_per_request=1),   # openai: chat None/'auto' | true | false; `n` per request
-    'bootstrap': dict(datasets={'gsm8k': 'AnsAug=8x2,Rephrased=4x2,SV=4x2,FOBAR=4x2'}, shots=8, temperature=0.7,
-                      top_p=1.0, prompt_tokens=1536, max_tokens=0, rewrites=1, prompt_files=''),
-    'filter': dict(max_len=512, near=0.85, ngram=13, min_cover=0.5),
-    'mix': dict(target=None, scale=1.0),   # None/'all' | 'table1' | 'TYPE=N,...' (metamath.mix)
-    'analyse': dict(model='smollm2', embedder='minilm', base='gsm8k', limit=200),
-    'finetune': dict(student='smollm2', original=0, mix=['original', 'AnsAug', 'Rephrased', 'SV', 'FOBAR'],
-                     launch='', epochs=3.0, max_steps=0, lr=2e-5, warmup_ratio=0.03, batch_size=128, micro_batch_size=4,
-                     max_len=512, packing=True, lora_r=0, lora_alpha=16, lora_dropout=0.05, grad_ckpt=False,
-                     precision='auto', save_every=1000, threads=0, template='metamath'),
-    'evaluate': dict(datasets=['gsm8k'], limit=0, backend='hf', batch_size=16, baseline=True, max_tokens=0),
-    'ablation': dict(arms={}),
-}
+def _accepts(anno, default)->tuple:
+    "The types a setting takes: those of its annotation (None left out), else its default's; () for any"
+    if anno is None: return () if default is None else (type(default),)
+    args = typing.get_args(anno) if typing.get_origin(anno) in (typing.Union, types.UnionType) else (anno,)
+    return tuple(t for t in (typing.get_origin(a) or a for a in args) if isinstance(t, type) and t is not type(None))
+
+def _value(where:str, sec:str, k:str, v, spec:tuple):
+    "`v` checked against the setting `spec`, ints made floats where a float is asked for"
+    ts = _accepts(spec[1], spec[0])
+    if v is None or not ts: return v
+    if isinstance(v, int) and not isinstance(v, bool) and float in ts and int not in ts: return float(v)
+    if isinstance(v, list) and tuple in ts: return v                     # TOML has arrays, not tuples
+    if isinstance(v, ts) and not (isinstance(v, bool) and bool not in ts): return v
+    raise ValueError(f'{where}: [{sec}] {k} = {v!r}: expected {" or ".join(t.__name__ for t in ts)}')
+
+def _near(k:str, known)->str:
+    m = difflib.get_close_matches(k, list(known), n=1)
+    return f' (did you mean {m[0]!r}?)' if m else ''
 
 def _merge(base:dict, over:dict, where:str)->dict:
     out = copy.deepcopy(base)
     for sec,vals in over.items():
-        if sec not in base: raise ValueError(f'{where}: unknown section [{sec}]; known: {", ".join(base)}')
+        if sec not in SCHEMA: raise ValueError(f'{where}: unknown section [{sec}]{_near(sec, SCHEMA)}; known: {", ".join(SCHEMA)}')
         if not isinstance(vals, dict): raise ValueError(f'{where}: [{sec}] must be a table')
         for k,v in vals.items():
-            if k not in base[sec]: raise ValueError(f'{where}: [{sec}] unknown key {k!r}; known: {", ".join(base[sec])}')
-            d = base[sec][k]
-            if d is not None and not isinstance(v, type(d)) and not (isinstance(d, float) and isinstance(v, int)):
-                raise ValueError(f'{where}: [{sec}] {k} = {v!r}: expected {type(d).__name__}')
-            out[sec][k] = float(v) if isinstance(d, float) else v
+            if k not in SCHEMA[sec]:
+                raise ValueError(f'{where}: [{sec}] unknown key {k!r}{_near(k, SCHEMA[sec])}; known: {", ".join(SCHEMA[sec])}')
+            out[sec][k] = _value(where, sec, k, v, SCHEMA[sec][k])
     return out
 
 def load_config(path:str|Path, # a TOML experiment config
@@ -57,9 +111,10 @@ def load_config(path:str|Path, # a TOML experiment config
     except tomllib.TOMLDecodeError as e: raise ValueError(f'{path}: {e}') from None
     cfg = _merge(DEFAULTS, raw, str(path))
     if overrides: cfg = _merge(cfg, overrides, f'{path} (overrides)')
+    parts = ('original', *METHODS)
     for where,mix in [('[finetune] mix', cfg['finetune']['mix'])] + [(f'[ablation] arm {a!r}', m) for a,m in cfg['ablation']['arms'].items()]:
-        bad = [m for m in mix if m not in ('original', 'AnsAug', 'Rephrased', 'SV', 'FOBAR')] if isinstance(mix, list) else [mix]
-        if bad: raise ValueError(f'{path}: {where} has unknown parts {bad}; known: original, AnsAug, Rephrased, SV, FOBAR')
+        bad = [m for m in mix if m not in parts] if isinstance(mix, list) else [mix]
+        if bad: raise ValueError(f'{path}: {where} has unknown parts {bad}; known: {", ".join(parts)}')
     if {'student', 'base'} & set(cfg['ablation']['arms']): raise ValueError(f'{path}: [ablation] arm names student and base are reserved')
     cfg['config_file'] = str(path)
     return cfg
@@ -114,63 +169,49 @@ def run_stage(st:Stage, fn, force:bool=False, log=print)->dict:
 # %% ../nbs/08_pipeline.ipynb #62826e73
 def _data(cfg): return cfg['run']['data'] or None
 
-def teacher_kw(t:dict)->dict:
-    "Backend keyword arguments for the teacher section"
-    if t['backend'] == 'openai': return dict(base_url=t['base_url'] or None, api_key_env=t['api_key_env'], concurrency=t['concurrency'],
-                                             chat='auto' if t['chat'] is None else t['chat'], samples_per_request=t['samples_per_request'])
-    if t['backend'] == 'vllm':
-        kw = dict(tensor_parallel_size=t['tensor_parallel_size'])
-        return kw | (dict(data_parallel_size=t['data_parallel_size']) if t['data_parallel_size'] > 1 else {})
-    return dict(batch_size=t['batch_size'])
+def stage_kw(cfg:dict, sec:str)->dict:
+    "The settings of section `sec` that its stage's function takes"
+    fn,skip = STAGES[sec]
+    return {k: cfg[sec][k] for k in settings_of(fn, skip)}
+
+def backend_kw(s:dict)->dict:
+    "Keyword arguments for the backend `s['backend']` from the settings `s` (a [teacher] or [evaluate] section)"
+    kw = {k: s[k] for k in settings_of(BACKENDS[s['backend']], 'model') if k in s}
+    if s['backend'] == 'vllm' and s.get('data_parallel_size', 1) > 1: kw['data_parallel_size'] = s['data_parallel_size']
+    return kw
 
 def do_bootstrap(cfg:dict, d:Path)->dict:
     "Run every dataset's bootstrap budget with the teacher; candidates under `d/DATASET`"
     from metamath.generate import Generator, make_backend
-    from metamath.bootstrap import run_bootstrap, token_counter
-    b,t = cfg['bootstrap'],cfg['teacher']
-    out = {}
-    for ds,budget in b['datasets'].items():
-        mt = b['max_tokens'] or None
-        mt = None if mt is None else dict(solve=mt, rephrase=max(16, mt//2), statement=max(16, mt//4))
-        with Generator(make_backend(t['backend'], t['model'], **teacher_kw(t)), cache=d/ds/'generations.jsonl') as gen:
-            res = run_bootstrap(gen, ds, budget, d/ds, b['rewrites'], cfg['run']['seed'], _data(cfg), shots=b['shots'],
-                                temperature=b['temperature'], top_p=b['top_p'], prompt_tokens=b['prompt_tokens'],
-                                teacher=t['model'], max_tokens=mt, prompt_files=b['prompt_files'] or None,
-                                ntok=token_counter(t['model']) if t['backend'] != 'openai' else None)
+    t, out = cfg['teacher'], {}
+    for ds,budget in cfg['bootstrap']['datasets'].items():
+        with Generator(make_backend(t['backend'], t['model'], **backend_kw(t)), cache=d/ds/'generations.jsonl') as gen:
+            res = run_bootstrap(gen, ds, budget, d/ds, seed=cfg['run']['seed'], data=_data(cfg), teacher=t['model'],
+                                **stage_kw(cfg, 'bootstrap'))
         out[ds] = dict(summary=res['summary'], totals=res['totals'], wall_s=res['wall_s'],
                        candidates=str(d/ds/'candidates.jsonl'))
     return out
 
 def do_filter(cfg:dict, d:Path, boot:dict)->dict:
     "Filter all candidates into `d/metamathqa.jsonl`; the funnel as a table and a figure"
-    from metamath.filter import filter_cli
-    f = cfg['filter']
-    df = filter_cli(','.join(v['candidates'] for v in boot.values()), out=str(d), figure=str(d/'filter_funnel.png'),
-                    tokenizer=cfg['finetune']['student'], max_len=f['max_len'], near=f['near'], ngram=f['ngram'],
-                    min_cover=f['min_cover'], data=_data(cfg))
+    df = run_filter(','.join(v['candidates'] for v in boot.values()), str(d), str(d/'filter_funnel.png'),
+                    tokenizer=cfg['finetune']['student'], data=_data(cfg), **stage_kw(cfg, 'filter'))
     return dict(funnel=df.reset_index().to_dict('records'), kept=str(d/'metamathqa.jsonl'), figures=[str(d/'filter_funnel.png')])
 
 def do_mix(cfg:dict, d:Path, kept:str)->dict:
     "Draw the kept records down to `[mix] target` into `d/train_mix.jsonl`; the funnel and its warnings"
-    from metamath.mix import mix_cli
-    m = cfg['mix']
-    rep = mix_cli(kept, out=str(d), mix='all' if m['target'] is None else m['target'], scale=m['scale'], seed=cfg['run']['seed'])
-    return dict(funnel=rep['funnel'], warnings=rep['warnings'], kept=rep['file'])
+    rows, warn = mix_file(kept, d/'train_mix.jsonl', seed=cfg['run']['seed'], **stage_kw(cfg, 'mix'))
+    return dict(funnel=rows, warnings=warn, kept=str(d/'train_mix.jsonl'))
 
 def do_analyse(cfg:dict, d:Path, kept:str, datasets:list[str])->dict:
     "Perplexity and diversity gain, by type, of the reference CoT (`*_Original`) and the kept data; figures in `d`"
-    from metamath.analysis import analyse_cli
-    a = cfg['analyse']
-    recs = train_set(cfg, kept, ['original', *TYPES], datasets)
+    recs = train_set(cfg, kept, ['original', *METHODS], datasets)
     write_jsonl(d/'records.jsonl', recs)
-    rep = analyse_cli(str(d/'records.jsonl'), out=str(d), model=a['model'], embedder=a['embedder'], base=a['base'],
-                      limit=a['limit'] or None, seed=cfg['run']['seed'])
+    rep = analyse(str(d/'records.jsonl'), str(d), seed=cfg['run']['seed'], **stage_kw(cfg, 'analyse'))
     figs = [str(d/f) for f in ('perplexity_by_type.png', 'diversity_vs_size.png') if (d/f).exists()]
     return {k: v for k,v in rep.items() if k in ('n', 'perplexity', 'diversity')} | dict(figures=figs)
 
 # %% ../nbs/08_pipeline.ipynb #00e562d8
-TYPES = {'AnsAug': 'AnsAug', 'Rephrased': 'Rephrased', 'SV': 'SV', 'FOBAR': 'FOBAR'}
-
 def original_records(cfg:dict, datasets:list[str], n:int=0, used:set|None=None)->list[dict]:
     "Reference CoT records in MetaMathQA's shape: the first `n` of the bootstrap's question order, or those in `used`"
     from metamath.bootstrap import question_order
@@ -186,7 +227,7 @@ def original_records(cfg:dict, datasets:list[str], n:int=0, used:set|None=None)-
 
 def train_set(cfg:dict, kept:str, mix:list[str], datasets:list[str])->list[dict]:
     "The training records of `mix`: kept records of its types, plus the original CoT when it names `original`"
-    recs = read_jsonl(kept)
+    recs = list(iter_records(kept, need=('query', 'response', 'type'), on_bad='raise'))   # errors name file, line, field
     rows = [r for r in recs if r['type'].split('_', 1)[-1] in mix]
     if 'original' in mix:
         used = {r.get('original_question') for r in recs}
@@ -194,17 +235,17 @@ def train_set(cfg:dict, kept:str, mix:list[str], datasets:list[str])->list[dict]
     return [dict(query=r['query'], response=r['response'], type=r['type']) for r in rows]
 
 def train_command(cfg:dict, data:str, out:str)->list[str]:
-    "The trainer's command line for this config"
-    f = cfg['finetune']
-    args = ['--data', data, '--model', f['student'], '--out', out, '--epochs', str(f['epochs']), '--max_steps', str(f['max_steps']),
-            '--lr', str(f['lr']), '--warmup_ratio', str(f['warmup_ratio']), '--batch_size', str(f['batch_size']),
-            '--micro_batch_size', str(f['micro_batch_size']), '--max_len', str(f['max_len']), '--lora_r', str(f['lora_r']),
-            '--lora_alpha', str(f['lora_alpha']), '--lora_dropout', str(f['lora_dropout']), '--precision', f['precision'],
-            '--save_every', str(f['save_every']), '--seed', str(cfg['run']['seed']), '--template', f['template'], '--no-progress']
-    if not f['packing']: args.append('--no-packing')
-    if f['grad_ckpt']: args.append('--grad_ckpt')
-    if f['launch']: return [sys.executable, '-m', 'accelerate.commands.launch', '--config_file', f['launch'], '-m', 'metamath.train', *args]
-    return [sys.executable, '-m', 'metamath.train', *args]
+    "The trainer's command line for this config: every `TrainConfig` field the config sets, as `train_cli` parses it"
+    vals = stage_kw(cfg, 'finetune') | dict(data=data, model=cfg['finetune']['student'], out=out, seed=cfg['run']['seed'], progress=False)
+    args = []
+    for f in fields(TrainConfig):
+        if f.name not in vals: continue
+        v = vals[f.name]
+        if isinstance(f.default, bool): args += [] if v == f.default else [f'--{f.name}' if v else f'--no-{f.name}']  # call_parse's flags
+        else: args += [f'--{f.name}', str(v)]
+    launch = cfg['finetune']['launch']
+    pre = [sys.executable, '-m', 'accelerate.commands.launch', '--config_file', launch] if launch else [sys.executable]
+    return pre + ['-m', 'metamath.train', *args]
 
 def do_finetune(cfg:dict, d:Path, kept:str, datasets:list[str], mix:list[str]|None=None)->dict:
     "Write the training set, run the trainer in its own process, and return its final model and losses"
@@ -228,13 +269,9 @@ def do_finetune(cfg:dict, d:Path, kept:str, datasets:list[str], mix:list[str]|No
 # %% ../nbs/08_pipeline.ipynb #5b4347f4
 def do_evaluate(cfg:dict, d:Path, model:str)->dict:
     "Evaluate `model` on every dataset of the config; results per dataset"
-    from metamath.evaluate import evaluate
-    e = cfg['evaluate']
-    kw = dict(batch_size=e['batch_size']) if e['backend'] == 'hf' else {}
     out = {}
-    for ds in e['datasets']:
-        r = evaluate(model, ds, e['backend'], d/ds, limit=e['limit'] or None, max_tokens=e['max_tokens'] or None,
-                     data=_data(cfg), backend_kw=kw)
+    for ds in cfg['evaluate']['datasets']:
+        r = evaluate(model, ds, out=d/ds, data=_data(cfg), backend_kw=backend_kw(cfg['evaluate']), **stage_kw(cfg, 'evaluate'))
         out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
     return out
 
@@ -339,7 +376,7 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
     sa = Stage(run, 'analyse', dict(cfg['analyse'], seed=seed, original=cfg['finetune']['original']), [sm])
     res['analyse'] = go(sa, lambda d: do_analyse(cfg, d, kept, datasets))
     arms = {'student': cfg['finetune']['mix'], **cfg['ablation']['arms']}
-    ft_cfg = {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads') and (k, v) != ('template', 'metamath')}  # the default template keeps older stamps
+    ft_cfg = {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads')}
     for arm,mix in arms.items():
         sft = Stage(run, f'finetune_{arm}', dict(ft_cfg, mix=mix, seed=seed), [sm])
         res['finetune'][arm] = go(sft, lambda d: do_finetune(cfg, d, kept, datasets, mix))

@@ -11,9 +11,10 @@ from fastcore.script import call_parse, store_true
 from .data import load_data, read_jsonl, write_json, write_jsonl
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TYPES', 'load_config', 'parse_set', 'stamp', 'Stage', 'run_stage', 'teacher_kw', 'do_bootstrap',
-           'do_filter', 'do_mix', 'do_analyse', 'original_records', 'train_set', 'train_command', 'do_finetune',
-           'do_evaluate', 'plot_before_after', 'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
+__all__ = ['DEFAULTS', 'TYPES', 'load_config', 'parse_set', 'stamp', 'Stage', 'run_stage', 'teacher_kw', 'vllm_kw',
+           'do_bootstrap', 'do_filter', 'do_mix', 'do_analyse', 'original_records', 'train_set', 'train_command',
+           'do_finetune', 'do_evaluate', 'plot_before_after', 'plot_loss', 'write_report', 'run_pipeline', 'run_cli',
+           'demo_cli']
 
 # %% ../nbs/08_pipeline.ipynb #5464d470
 DEFAULTS = {
@@ -31,7 +32,8 @@ DEFAULTS = {
                      max_len=512, packing=True, lora_r=0, lora_alpha=16, lora_dropout=0.05, grad_ckpt=False,
                      precision='auto', save_every=1000, threads=0, template='metamath'),
     'evaluate': dict(datasets=['gsm8k'], limit=0, backend='hf', batch_size=16, baseline=True, max_tokens=0),
-    'ablation': dict(arms={}),
+    'vllm': dict(eager=None),   # every vLLM engine of the run: eager None (eager on CPU, vLLM's default on GPU) | false (compiled: long jobs)
+    'ablation': dict(arms={}, student='all', reference='', results='', figure='', note='', n_boot=10_000, nll_batch_size=8),  # metamath.ablation
 }
 
 def _merge(base:dict, over:dict, where:str)->dict:
@@ -123,6 +125,10 @@ def teacher_kw(t:dict)->dict:
         return kw | (dict(data_parallel_size=t['data_parallel_size']) if t['data_parallel_size'] > 1 else {})
     return dict(batch_size=t['batch_size'])
 
+def vllm_kw(cfg:dict, backend:str)->dict:
+    "The `[vllm]` engine settings for a vLLM backend (none for the others)"
+    return {k: v for k,v in cfg['vllm'].items() if v is not None} if backend == 'vllm' else {}
+
 def do_bootstrap(cfg:dict, d:Path)->dict:
     "Run every dataset's bootstrap budget with the teacher; candidates under `d/DATASET`"
     from metamath.generate import Generator, make_backend
@@ -132,7 +138,7 @@ def do_bootstrap(cfg:dict, d:Path)->dict:
     for ds,budget in b['datasets'].items():
         mt = b['max_tokens'] or None
         mt = None if mt is None else dict(solve=mt, rephrase=max(16, mt//2), statement=max(16, mt//4))
-        with Generator(make_backend(t['backend'], t['model'], **teacher_kw(t)), cache=d/ds/'generations.jsonl') as gen:
+        with Generator(make_backend(t['backend'], t['model'], **teacher_kw(t), **vllm_kw(cfg, t['backend'])), cache=d/ds/'generations.jsonl') as gen:
             res = run_bootstrap(gen, ds, budget, d/ds, b['rewrites'], cfg['run']['seed'], _data(cfg), shots=b['shots'],
                                 temperature=b['temperature'], top_p=b['top_p'], prompt_tokens=b['prompt_tokens'],
                                 teacher=t['model'], max_tokens=mt, prompt_files=b['prompt_files'] or None,
@@ -210,18 +216,22 @@ def do_finetune(cfg:dict, d:Path, kept:str, datasets:list[str], mix:list[str]|No
     "Write the training set, run the trainer in its own process, and return its final model and losses"
     rows = train_set(cfg, kept, mix or cfg['finetune']['mix'], datasets)
     if not rows: raise ValueError(f'{kept}: no training records for mix {mix or cfg["finetune"]["mix"]}')
-    write_jsonl(d/'train.jsonl', rows)
-    cmd = train_command(cfg, str(d/'train.jsonl'), str(d))
+    out = d/f"run_{stamp(rows, {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads', 'launch', 'save_every')}, cfg['run']['seed'])}"
+    write_jsonl(out/'train.jsonl', rows)   # a folder per (training set, settings): a grown set never resumes another's checkpoints
+    cmd = train_command(cfg, str(out/'train.jsonl'), str(out))
     env = {k:v for k,v in os.environ.items() if k != 'IN_TEST'}
     if cfg['finetune']['threads']: env['OMP_NUM_THREADS'] = str(cfg['finetune']['threads'])
     print('$ ' + shlex.join(cmd), flush=True)
-    with open(d/'train.log', 'a') as fh:
-        p = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if p.returncode: raise RuntimeError(f'trainer failed (exit {p.returncode}); its output: {d/"train.log"}\n' +
-                                        ''.join((d/'train.log').read_text().splitlines(True)[-15:]))
+    if not (out/'final'/'config.json').exists():   # else trained already on this very set: reused
+        with open(out/'train.log', 'a') as fh:
+            p = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        if p.returncode: raise RuntimeError(f'trainer failed (exit {p.returncode}); its output: {out/"train.log"}\n' +
+                                            ''.join((out/'train.log').read_text().splitlines(True)[-15:]))
+        for o in [o for o in d.glob('run_*') if o != out]: shutil.rmtree(o)   # fine-tunes of older sets: gone (disk)
+    shutil.copy(out/'log.jsonl', d/'log.jsonl')
     log = read_jsonl(d/'log.jsonl')
     from collections import Counter
-    return dict(model=str(d/'final'), samples=len(rows), types=dict(Counter(r['type'] for r in rows)), steps=len(log),
+    return dict(model=str(out/'final'), samples=len(rows), types=dict(Counter(r['type'] for r in rows)), steps=len(log),
                 loss_first=log[0]['loss'], loss_last=log[-1]['loss'], tok_per_s=sum(r['tokens'] for r in log)/max(1e-9, sum(r['time_s'] for r in log)),
                 command=shlex.join(cmd))
 
@@ -229,13 +239,15 @@ def do_finetune(cfg:dict, d:Path, kept:str, datasets:list[str], mix:list[str]|No
 def do_evaluate(cfg:dict, d:Path, model:str)->dict:
     "Evaluate `model` on every dataset of the config; results per dataset"
     from metamath.evaluate import evaluate
+    from metamath.generate import VLLMBackend
     e = cfg['evaluate']
-    kw = dict(batch_size=e['batch_size']) if e['backend'] == 'hf' else {}
+    kw = dict(batch_size=e['batch_size']) if e['backend'] == 'hf' else vllm_kw(cfg, e['backend'])
     out = {}
-    for ds in e['datasets']:
-        r = evaluate(model, ds, e['backend'], d/ds, limit=e['limit'] or None, max_tokens=e['max_tokens'] or None,
-                     data=_data(cfg), backend_kw=kw)
-        out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
+    with VLLMBackend.sharing():   # one engine for all the datasets of this model
+        for ds in e['datasets']:
+            r = evaluate(model, ds, e['backend'], d/ds, limit=e['limit'] or None, max_tokens=e['max_tokens'] or None,
+                         data=_data(cfg), backend_kw=kw)
+            out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
     return out
 
 # %% ../nbs/08_pipeline.ipynb #ecbadad6
@@ -305,6 +317,7 @@ def write_report(cfg:dict, run:Path, res:dict, figdir:Path)->Path:
           "`paper`: the score the original eval_gsm8k.py / eval_math.py print; `invalid`: no answer found by any rule; "
           "`no_answer_is`: no `The answer is:` line (the paper and strict scores count it wrong).", '',
           f"![before/after]({os.path.relpath(res['figures']['before_after'], run)})", '']
+    if 'ablation' in res: L += ['## Ablation', '', Path(res['ablation']['results'][0]).with_suffix('.md').read_text(), f"![ablation]({os.path.relpath(res['ablation']['figure'], run)})", '']
     p = run/'report.md'; p.write_text('\n'.join(L) + '\n')
     return p
 
@@ -345,6 +358,10 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
         res['finetune'][arm] = go(sft, lambda d: do_finetune(cfg, d, kept, datasets, mix))
         se = Stage(run, f'eval_{arm}', dict(cfg['evaluate'], data=data), [sft])
         res['evaluate'][arm] = go(se, lambda d: do_evaluate(cfg, d, res['finetune'][arm]['model']))
+    if cfg['ablation']['arms']:   # paired differences to arm (a), test NLL, JSON, table, figure (metamath.ablation)
+        from metamath.ablation import ablation_stage
+        sab = Stage(run, 'ablation', dict(cfg['ablation'], finetune=res['finetune'], evaluate=res['evaluate'], data=data))
+        res['ablation'] = go(sab, lambda d: ablation_stage(cfg, d, run, res))
     res['figures'] = dict(before_after=plot_before_after(res['evaluate'], figdir/'before_after.png'),
                           loss=plot_loss({a: read_jsonl(run/f'finetune_{a}'/'log.jsonl') for a in arms}, figdir/'train_loss.png'))
     for f in res['filter']['figures'] + res['analyse'].get('figures', []):   # stage figures, published beside them

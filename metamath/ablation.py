@@ -135,7 +135,8 @@ def ablation_results(arms:dict, # name -> dict(mix, types, evals={dataset: eval_
         pv = {f'{ds}.{m}': v for ds in datasets if ds in a['evals'] and ds in arms[ref]['evals']
               for m,v in paired_accuracy(arms[ref]['evals'][ds], a['evals'][ds], where=f'{ds}: arms {ref} and {nm}', **kw).items()}
         pv['test_nll'] = list(paired_bootstrap(*[[p[i][0] for i in ids] for p in (r_per, per)], *[[p[i][1] for i in ids] for p in (r_per, per)], **kw))
-        return dict(name=nm, train_records=dict(a['types']), **{ds: accuracy(a['evals'][ds]) if ds in a['evals'] else None for ds in datasets},
+        return dict(name=nm, train_records=dict(a['types']), **{ds: accuracy(a['evals'][ds]) if ds in a['evals'] else None
+                                                                for ds in dict.fromkeys(['gsm8k', 'gsm8k_backward', *datasets])},
                     test_nll=nll, paired_vs_sft=pv)
     out = dict(note=note, reference=ref, datasets=list(datasets), n_boot=n_boot, seed=seed, arms=[entry(n, a) for n,a in arms.items()],
                mix={n: a['mix'] for n,a in arms.items()}, paper={n: paper_numbers(a['mix']) for n,a in arms.items()},

@@ -21,9 +21,9 @@ from .evaluate import evaluate
 
 # %% auto #0
 __all__ = ['STAGES', 'OWN', 'BACKEND_EXTRA', 'SCHEMA', 'DEFAULTS', 'backend_settings', 'load_config', 'parse_set', 'stamp',
-           'Stage', 'run_stage', 'stage_kw', 'backend_kw', 'do_bootstrap', 'do_filter', 'do_mix', 'do_analyse',
-           'original_records', 'train_set', 'train_command', 'do_finetune', 'do_evaluate', 'plot_before_after',
-           'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
+           'Stage', 'run_stage', 'stage_kw', 'backend_kw', 'vllm_kw', 'do_bootstrap', 'do_filter', 'do_mix',
+           'do_analyse', 'original_records', 'train_set', 'train_command', 'do_finetune', 'do_evaluate',
+           'plot_before_after', 'plot_loss', 'write_report', 'run_pipeline', 'run_cli', 'demo_cli']
 
 # %% ../nbs/08_pipeline.ipynb #f3f116cd
 STAGES = {  # section: (the stage's library function, whose parameters are its settings; the ones the pipeline fills in)
@@ -44,7 +44,12 @@ OWN = {  # the pipeline's own settings: section -> key -> (default, doc)
                      mix=(['original', *METHODS], "training set: 'original' and kept types"),
                      launch=('', 'an accelerate config: train under `accelerate launch`'), threads=(0, 'OMP_NUM_THREADS (0: unset)')),
     'evaluate': dict(datasets=(['gsm8k'], 'test sets'), baseline=(True, 'evaluate the student before fine-tuning too')),
-    'ablation': dict(arms=({}, 'more fine-tunes: name -> mix')),
+    'vllm': dict(eager=(None, 'every vLLM engine of the run: None (eager on a CPU, vLLM\'s default on a GPU) | false (compiled: long jobs)')),
+    'ablation': dict(arms=({}, 'more fine-tunes: name -> mix'), student=('all', "the student's arm name in the ablation's results"),
+                     reference=('', "the arm the others are compared with ('': the arm trained on ['original'] alone)"),
+                     results=('', "also write the ablation's JSON here ('': the run folder only)"), figure=('', "also write its figure here"),
+                     note=('', 'a note stored with the results'), n_boot=(10_000, 'bootstrap resamples of the paired CIs'),
+                     nll_batch_size=(8, 'batch size of the test NLL')),
 }
 BACKEND_EXTRA = dict(data_parallel_size=(1, int, 'vllm: engine replicas (passed to `vllm.LLM`)'))
 
@@ -65,7 +70,7 @@ def _schema()->dict:
         if clash := set(got) & set(sch.get(sec, {})): raise ValueError(f'[{sec}] {clash}: both a pipeline and a stage setting')
         sch[sec] = sch.get(sec, {}) | got
     sch['teacher'] |= backend_settings()
-    return {s: sch[s] for s in ['run', 'teacher', 'bootstrap', 'filter', 'mix', 'analyse', 'finetune', 'evaluate', 'ablation']}
+    return {s: sch[s] for s in ['run', 'teacher', 'bootstrap', 'filter', 'mix', 'analyse', 'finetune', 'evaluate', 'vllm', 'ablation']}
 
 SCHEMA = _schema()
 DEFAULTS = {sec: {k: v[0] for k,v in keys.items()} for sec,keys in SCHEMA.items()}
@@ -180,12 +185,16 @@ def backend_kw(s:dict)->dict:
     if s['backend'] == 'vllm' and s.get('data_parallel_size', 1) > 1: kw['data_parallel_size'] = s['data_parallel_size']
     return kw
 
+def vllm_kw(cfg:dict, backend:str)->dict:
+    "The `[vllm]` engine settings for a vLLM backend (none for the others)"
+    return {k: v for k,v in cfg['vllm'].items() if v is not None} if backend == 'vllm' else {}
+
 def do_bootstrap(cfg:dict, d:Path)->dict:
     "Run every dataset's bootstrap budget with the teacher; candidates under `d/DATASET`"
     from metamath.generate import Generator, make_backend
     t, out = cfg['teacher'], {}
     for ds,budget in cfg['bootstrap']['datasets'].items():
-        with Generator(make_backend(t['backend'], t['model'], **backend_kw(t)), cache=d/ds/'generations.jsonl') as gen:
+        with Generator(make_backend(t['backend'], t['model'], **{**backend_kw(t), **vllm_kw(cfg, t['backend'])}), cache=d/ds/'generations.jsonl') as gen:
             res = run_bootstrap(gen, ds, budget, d/ds, seed=cfg['run']['seed'], data=_data(cfg), teacher=t['model'],
                                 **stage_kw(cfg, 'bootstrap'))
         out[ds] = dict(summary=res['summary'], totals=res['totals'], wall_s=res['wall_s'],
@@ -251,28 +260,34 @@ def do_finetune(cfg:dict, d:Path, kept:str, datasets:list[str], mix:list[str]|No
     "Write the training set, run the trainer in its own process, and return its final model and losses"
     rows = train_set(cfg, kept, mix or cfg['finetune']['mix'], datasets)
     if not rows: raise ValueError(f'{kept}: no training records for mix {mix or cfg["finetune"]["mix"]}')
-    write_jsonl(d/'train.jsonl', rows)
-    cmd = train_command(cfg, str(d/'train.jsonl'), str(d))
+    out = d/f"run_{stamp(rows, {k: v for k,v in cfg['finetune'].items() if k not in ('mix', 'threads', 'launch', 'save_every')}, cfg['run']['seed'])}"
+    write_jsonl(out/'train.jsonl', rows)   # a folder per (training set, settings): a grown set never resumes another's checkpoints
+    cmd = train_command(cfg, str(out/'train.jsonl'), str(out))
     env = {k:v for k,v in os.environ.items() if k != 'IN_TEST'}
     if cfg['finetune']['threads']: env['OMP_NUM_THREADS'] = str(cfg['finetune']['threads'])
     print('$ ' + shlex.join(cmd), flush=True)
-    with open(d/'train.log', 'a') as fh:
-        p = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if p.returncode: raise RuntimeError(f'trainer failed (exit {p.returncode}); its output: {d/"train.log"}\n' +
-                                        ''.join((d/'train.log').read_text().splitlines(True)[-15:]))
+    if not (out/'final'/'config.json').exists():   # else trained already on this very set: reused
+        with open(out/'train.log', 'a') as fh:
+            p = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        if p.returncode: raise RuntimeError(f'trainer failed (exit {p.returncode}); its output: {out/"train.log"}\n' +
+                                            ''.join((out/'train.log').read_text().splitlines(True)[-15:]))
+        for o in [o for o in d.glob('run_*') if o != out]: shutil.rmtree(o)   # fine-tunes of older sets: gone (disk)
+    shutil.copy(out/'log.jsonl', d/'log.jsonl')
     log = read_jsonl(d/'log.jsonl')
     from collections import Counter
-    return dict(model=str(d/'final'), samples=len(rows), types=dict(Counter(r['type'] for r in rows)), steps=len(log),
+    return dict(model=str(out/'final'), samples=len(rows), types=dict(Counter(r['type'] for r in rows)), steps=len(log),
                 loss_first=log[0]['loss'], loss_last=log[-1]['loss'], tok_per_s=sum(r['tokens'] for r in log)/max(1e-9, sum(r['time_s'] for r in log)),
                 command=shlex.join(cmd))
 
 # %% ../nbs/08_pipeline.ipynb #5b4347f4
 def do_evaluate(cfg:dict, d:Path, model:str)->dict:
     "Evaluate `model` on every dataset of the config; results per dataset"
-    out = {}
-    for ds in cfg['evaluate']['datasets']:
-        r = evaluate(model, ds, out=d/ds, data=_data(cfg), backend_kw=backend_kw(cfg['evaluate']), **stage_kw(cfg, 'evaluate'))
-        out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
+    from metamath.generate import VLLMBackend
+    e, out = cfg['evaluate'], {}
+    with VLLMBackend.sharing():   # one engine for all the datasets of this model
+        for ds in e['datasets']:
+            r = evaluate(model, ds, out=d/ds, data=_data(cfg), backend_kw={**backend_kw(e), **vllm_kw(cfg, e['backend'])}, **stage_kw(cfg, 'evaluate'))
+            out[ds] = {k: r[k] for k in ('questions', 'paper', 'strict', 'flexible', 'symbolic', 'invalid', 'invalid_paper', 'invalid_strict', 'wall_s', 'generation')}
     return out
 
 # %% ../nbs/08_pipeline.ipynb #ecbadad6
@@ -342,6 +357,7 @@ def write_report(cfg:dict, run:Path, res:dict, figdir:Path)->Path:
           "`paper`: the score the original eval_gsm8k.py / eval_math.py print; `invalid`: no answer found by any rule; "
           "`no_answer_is`: no `The answer is:` line (the paper and strict scores count it wrong).", '',
           f"![before/after]({os.path.relpath(res['figures']['before_after'], run)})", '']
+    if 'ablation' in res: L += ['## Ablation', '', Path(res['ablation']['results'][0]).with_suffix('.md').read_text(), f"![ablation]({os.path.relpath(res['ablation']['figure'], run)})", '']
     p = run/'report.md'; p.write_text('\n'.join(L) + '\n')
     return p
 
@@ -382,6 +398,10 @@ def run_pipeline(cfg:dict, # `load_config`'s dict
         res['finetune'][arm] = go(sft, lambda d: do_finetune(cfg, d, kept, datasets, mix))
         se = Stage(run, f'eval_{arm}', dict(cfg['evaluate'], data=data), [sft])
         res['evaluate'][arm] = go(se, lambda d: do_evaluate(cfg, d, res['finetune'][arm]['model']))
+    if cfg['ablation']['arms']:   # paired differences to arm (a), test NLL, JSON, table, figure (metamath.ablation)
+        from metamath.ablation import ablation_stage
+        sab = Stage(run, 'ablation', dict(cfg['ablation'], finetune=res['finetune'], evaluate=res['evaluate'], data=data))
+        res['ablation'] = go(sab, lambda d: ablation_stage(cfg, d, run, res))
     res['figures'] = dict(before_after=plot_before_after(res['evaluate'], figdir/'before_after.png'),
                           loss=plot_loss({a: read_jsonl(run/f'finetune_{a}'/'log.jsonl') for a in arms}, figdir/'train_loss.png'))
     for f in res['filter']['figures'] + res['analyse'].get('figures', []):   # stage figures, published beside them

@@ -1,0 +1,5 @@
+#!/bin/bash
+# issue 20 smoke run of configs/ablation-full.toml (SmolLM2 teacher; small budgets) under the long-job lock
+cd "$(dirname "$0")/.."; export PYTHONPATH=$PWD VLLM_CPU_KVCACHE_SPACE=4
+echo "waiting for lock $(date -u +%T)"
+exec flock /tmp/mm-long.lock bash -c 'echo "lock taken $(date -u +%T)"; nice -n 19 /usr/bin/time -v /work/main/.venv/bin/python -c "from metamath.cli import main; main()" run --config configs/ablation-full.toml --set "run.name=ablation-smoke teacher.model=smollm2 vllm.eager=true \"bootstrap.datasets={gsm8k='"'"'AnsAug=16x2,Rephrased=8x1,SV=8x1,FOBAR=8x1'"'"'}\" bootstrap.rewrites=1 bootstrap.max_tokens=200 analyse.limit=16 finetune.original=16 finetune.epochs=1.0 finetune.save_every=0 evaluate.limit=16 evaluate.max_tokens=192 ablation.results=bench/results/ablation_smoke.json ablation.figure=figures/ablation/ablation_smoke.png \"ablation.note='"'"'SMOKE RUN, not the result: SmolLM2-135M as its own teacher, 16 originals, 16 questions per test set, 192 new tokens'"'"'\""; echo "done $(date -u +%T)"'

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_bootstrap.ipynb #a6e51f62
 from __future__ import annotations
-import collections, hashlib, json, math, os, random, re, statistics, time
+import collections, functools, hashlib, json, math, os, random, re, statistics, time
 from dataclasses import dataclass, field, asdict, is_dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -455,13 +455,22 @@ def check_rephrase(question:str, rewrite:str, answer:str, latex:bool=False)->str
     if a == b: return 'copy'
     sm = SequenceMatcher(None, a, b, autojunk=False)   # the quick upper bounds first: ratio() is the slow part
     if sm.real_quick_ratio() >= 0.9 and sm.quick_ratio() >= 0.9 and sm.ratio() >= 0.9: return 'near copy'
-    if ANSWER_RX.search(rewrite) or (mentions(rewrite, answer) and not mentions(question, answer)): return 'leaks answer'
+    if ANSWER_RX.search(rewrite) or (mentions(rewrite, answer) and not _mentions_once(question, str(answer))): return 'leaks answer'
     if len(b) > 2*len(a) + 20: return 'too long'
     if len(b) < 0.4*len(a): return 'too short'
-    have = {parse_number(q.value) for q in find_quantities(rewrite, latex)} | {parse_number(m[0]) for m in _NUM_TEXT_RX.finditer(rewrite)}
-    for q in find_quantities(question, latex):
-        if re.search(r'\d', q.text) and parse_number(q.value) not in have: return f'drops number {q.text}'
+    need = _kept_numbers(question, latex)
+    have = {parse_number(m[0]) for m in _NUM_TEXT_RX.finditer(rewrite)}
+    if any(v not in have for _,v in need): have |= {parse_number(q.value) for q in find_quantities(rewrite, latex)}  # spelled too
+    for t,v in need:
+        if v not in have: return f'drops number {t}'
     return None
+
+@functools.lru_cache(maxsize=1024)
+def _kept_numbers(question:str, latex:bool)->tuple:
+    "(text, value) of each quantity of `question` written in digits: what a rewrite must keep (asked once per question)"
+    return tuple((q.text, parse_number(q.value)) for q in find_quantities(question, latex) if re.search(r'\d', q.text))
+
+_mentions_once = functools.lru_cache(maxsize=1024)(lambda text, answer: mentions(text, answer))
 
 def check_statement(statement:str, answer:str, var:str, needs_var:bool)->str|None:
     "Why an SV `statement` is rejected, or None"

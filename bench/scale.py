@@ -22,7 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT/'tests')]
 
 def scaled_budget(budget:str, scale:float)->str:
     "`budget` with every question count N multiplied by `scale` (K unchanged)"
-    from metamath.bootstrap import parse_budget
+    from metamath.formats import parse_budget
     return ','.join(f'{m}={max(1, round(n * scale))}x{k}' for m,(n,k) in parse_budget(budget).items())
 
 
@@ -70,6 +70,7 @@ def main(argv=None):
     from metamath.pipeline import Stage, do_bootstrap, do_filter, do_mix, load_config, run_stage
     from metamath.data import write_json
     from metamath.mix import TYPES
+    from metamath.formats import parse_budget
     name = f'scale-{a.scale:g}'
     run = Path(a.out)/name
     if a.fresh and run.exists(): shutil.rmtree(run)
@@ -84,7 +85,8 @@ def main(argv=None):
         cfg = load_config(a.config, over)
         seed, data = cfg['run']['seed'], cfg['run']['data']
         run.mkdir(parents=True, exist_ok=True); write_json(run/'config.json', cfg, indent=1)
-        stages, res, wall, cpu, tcpu = {}, {}, {}, {}, {}
+        stages, res, wall, cpu, tcpu, rss = {}, {}, {}, {}, {}, {}
+        load0 = os.getloadavg()
         sb = Stage(run, 'bootstrap', dict(teacher={k: v for k,v in cfg['teacher'].items() if k != 'base_url'},
                                           bootstrap=cfg['bootstrap'], seed=seed, data=data))
         sf = Stage(run, 'filter', dict(cfg['filter'], student=cfg['finetune']['student']), [sb])
@@ -99,8 +101,11 @@ def main(argv=None):
             wall[st.name] = round(time.time() - w0, 1)
             cpu[st.name] = {k: round(c1[k] - c0[k], 1) for k in c1}
             tcpu[st.name] = round(srv.stats()['cpu_s'] - s0, 1)
+            rss[st.name] = peak_rss_mib()          # the peak so far: a stage's own where it rises
             print(f'{st.name}: {wall[st.name]} s wall, {cpu[st.name]} s CPU (teacher {tcpu[st.name]} s)', flush=True)
         st = srv.stats()
+        from metamath.generate import OpenAIBackend
+        http_used = OpenAIBackend(cfg['teacher']['model'], base_url=srv.url)._stack()
         teacher_rss = vm_hwm_mib(srv.proc.pid)
     if 'mix' not in res: return print('stopped before the mix:', a.stages)
     boot, mixed = res['bootstrap'], res['mix']
@@ -108,12 +113,26 @@ def main(argv=None):
     kept_by_type = {r['type']: r['kept'] for r in mixed['funnel']}
     table1 = {t: round(n * a.scale) for t,n in __import__('metamath.mix', fromlist=['x']).TABLE1_TYPES.items()}
     summ = {s['type']: s for v in boot.values() for s in v['summary']}
+    ours = round(sum(c['self'] + c['children'] for c in cpu.values()), 1)
+    dev = {t: round(kept_by_type.get(t, 0) / n - 1, 4) for t,n in table1.items()}
+    peak = max(rss['mix']['self'], rss['mix']['children'])
+    goals = [dict(goal='kept_by_type within 5% of Table 1', target=0.05, measured=max(abs(v) for v in dev.values()),
+                  met=all(abs(v) <= 0.05 for v in dev.values())),
+             dict(goal='peak RSS (MiB, this process or its largest child; the teacher apart)', target=6144, measured=peak,
+                  met=peak <= 6144),
+             dict(goal="CPU seconds of all the work but the teacher's (this process and its children, all stages)",
+                  target=3600, measured=ours, met=ours <= 3600 * a.scale, **({} if a.scale == 1 else dict(
+                  extrapolated_to_full_size=round(ours / a.scale), met_extrapolated=ours / a.scale <= 3600))),
+             dict(goal="wall seconds less the teacher's CPU seconds (inflated by other jobs on the shared cores)",
+                  target=3600, measured=round(sum(wall.values()) - sum(tcpu.values()), 1),
+                  met=sum(wall.values()) - sum(tcpu.values()) <= 3600 * a.scale)]
+    qs = {d: parse_budget(b)['AnsAug'][0] for d,b in cfg['bootstrap']['datasets'].items()}
     out = dict(
         config=str(Path(a.config).relative_to(ROOT)) if Path(a.config).is_relative_to(ROOT) else a.config, scale=a.scale,
         budgets=cfg['bootstrap']['datasets'], rewrites=cfg['bootstrap']['rewrites'],
         teacher='tests/openai_server.py --sim --chat-only (simulated, deterministic; yields as the paper reports)',
         filter_impl=os.environ.get('SCALE_FILTER_NOTE', 'metamath.filter of this branch'),
-        questions=dict(gsm8k=7473, math=7500) if a.scale == 1 else {d: None for d in boot},
+        questions=qs,
         requests=st.get('requests'), chat_requests=st.get('chat'), completions_refused=st.get('completions_refused'),
         samples=tot('samples'), generated=tot('generated'), cached=tot('cached'), failed=tot('failed'),
         output_tokens=tot('output_tokens'), input_tokens=tot('input_tokens'),
@@ -124,20 +143,22 @@ def main(argv=None):
         filter_funnel=res['filter']['funnel'],
         filtered=sum(r['available'] for r in mixed['funnel']),
         kept=sum(kept_by_type.values()), kept_by_type={t: kept_by_type.get(t, 0) for t in TYPES},
-        table1=table1, within_5pct={t: abs(kept_by_type.get(t, 0) - n) <= 0.05 * n for t,n in table1.items()},
+        table1=table1, within_5pct={t: abs(kept_by_type.get(t, 0) - n) <= 0.05 * n for t,n in table1.items()}, deviation=dev,
         mix_funnel=mixed['funnel'], mix_warnings=mixed['warnings'],
         wall_s=wall, cpu_s=cpu, teacher_cpu_s=tcpu, teacher_start_s=teacher_start_s,
-        work_s=round(sum(wall.values()) - sum(tcpu.values()), 1),
-        peak_rss_mib=dict(peak_rss_mib(), teacher=teacher_rss),
+        work_s=round(sum(wall.values()) - sum(tcpu.values()), 1), our_cpu_s=ours, teacher_cpu_total_s=round(sum(tcpu.values()), 1),
+        peak_rss_mib=dict(peak_rss_mib(), teacher=teacher_rss), peak_rss_mib_after=rss,
         cache_mib=du_mib([run/'bootstrap']), run_dir_mib=du_mib([run]),
-        machine=dict(cpus=os.cpu_count(), note='2 cores shared with other engineers'))
+        machine=dict(cpus=os.cpu_count(), note='2 cores shared with other engineers', loadavg_start=load0, loadavg_end=os.getloadavg()),
+        http=http_used, goals=goals)
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(out, indent=1) + '\n')
     print(f"{'stage':<10} {'wall_s':>8} {'cpu_s':>8} {'children':>9} {'teacher':>8}")
     for k in wall: print(f"{k:<10} {wall[k]:>8} {cpu[k]['self']:>8} {cpu[k]['children']:>9} {tcpu[k]:>8}")
     print(f"{'type':<15} {'kept':>7} {'table1':>7}")
     for t in TYPES: print(f"{t:<15} {out['kept_by_type'][t]:>7} {table1[t]:>7}")
-    print(json.dumps({k: out[k] for k in ('requests', 'samples', 'candidates', 'kept', 'peak_rss_mib', 'cache_mib', 'work_s')}))
+    print(json.dumps({k: out[k] for k in ('requests', 'samples', 'candidates', 'kept', 'peak_rss_mib', 'cache_mib', 'work_s', 'our_cpu_s')}))
+    for g in goals: print(('MET ' if g['met'] else 'MISSED ') + json.dumps(g))
     return out
 
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_bootstrap.ipynb #a6e51f62
 from __future__ import annotations
-import collections, hashlib, json, math, os, random, re, time
+import collections, functools, hashlib, json, math, os, random, re, time
 from dataclasses import dataclass, field, asdict, is_dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastcore.script import call_parse, store_true
-from .formats import ANSWER_RX, METHODS, PREFIX, TABLE1, cut_at_answer, format_response, metamath_response, norm_question
+from .formats import ANSWER_RX, METHODS, PREFIX, TABLE1, parse_budget, table1_budget, cut_at_answer, format_response, metamath_response, norm_question
 from .masking import find_quantities, fobar_query, has_var, mask_numbers, split_question, sv_query
 from .models import approx_tokens, token_counter
 from .data import load_data, read_jsonl, write_json, write_jsonl
@@ -22,8 +22,8 @@ from .answers import FALLBACK_RULES, extract_answer, grade_batch, parse_number
 __all__ = ['TEMPLATES', 'REPHRASE_SHOTS', 'STATEMENT_SHOTS', 'BACKWARD_SHOTS', 'PROMPT_TASKS', 'ORIGINAL_FILES', 'ORIGINAL_QUERY',
            'VAR', 'MAX_TOKENS', 'VALUE_RX', 'EXTRA', 'Shots', 'Template', 'stops', 'build_prompt', 'load_prompt_files',
            'file_prompt', 'mentions', 'check_rephrase', 'check_statement', 'clean_rewrite', 'phash', 'backward_items',
-           'Bootstrapper', 'parse_budget', 'table1_budget', 'summarize', 'ledger_totals', 'question_order',
-           'run_bootstrap', 'write_run', 'bootstrap_cli']
+           'Bootstrapper', 'summarize', 'ledger_totals', 'question_order', 'run_bootstrap', 'write_run',
+           'bootstrap_cli']
 
 # %% ../nbs/03_bootstrap.ipynb #00027dd7
 class Shots:
@@ -194,13 +194,22 @@ def check_rephrase(question:str, rewrite:str, answer:str, latex:bool=False)->str
     if a == b: return 'copy'
     sm = SequenceMatcher(None, a, b, autojunk=False)   # the quick upper bounds first: ratio() is the slow part
     if sm.real_quick_ratio() >= 0.9 and sm.quick_ratio() >= 0.9 and sm.ratio() >= 0.9: return 'near copy'
-    if ANSWER_RX.search(rewrite) or (mentions(rewrite, answer) and not mentions(question, answer)): return 'leaks answer'
+    if ANSWER_RX.search(rewrite) or (mentions(rewrite, answer) and not _mentions_once(question, str(answer))): return 'leaks answer'
     if len(b) > 2*len(a) + 20: return 'too long'
     if len(b) < 0.4*len(a): return 'too short'
-    have = {parse_number(q.value) for q in find_quantities(rewrite, latex)} | {parse_number(m[0]) for m in _NUM_TEXT_RX.finditer(rewrite)}
-    for q in find_quantities(question, latex):
-        if re.search(r'\d', q.text) and parse_number(q.value) not in have: return f'drops number {q.text}'
+    need = _kept_numbers(question, latex)
+    have = {parse_number(m[0]) for m in _NUM_TEXT_RX.finditer(rewrite)}
+    if any(v not in have for _,v in need): have |= {parse_number(q.value) for q in find_quantities(rewrite, latex)}  # spelled too
+    for t,v in need:
+        if v not in have: return f'drops number {t}'
     return None
+
+@functools.lru_cache(maxsize=1024)
+def _kept_numbers(question:str, latex:bool)->tuple:
+    "(text, value) of each quantity of `question` written in digits: what a rewrite must keep (asked once per question)"
+    return tuple((q.text, parse_number(q.value)) for q in find_quantities(question, latex) if re.search(r'\d', q.text))
+
+_mentions_once = functools.lru_cache(maxsize=1024)(lambda text, answer: mentions(text, answer))
 
 def check_statement(statement:str, answer:str, var:str, needs_var:bool)->str|None:
     "Why an SV `statement` is rejected, or None"
@@ -396,24 +405,6 @@ def self_verify(self:Bootstrapper, items:list[dict], k:int=2)->tuple[list[dict],
                          extra=dict(masked_question=it['masked'], statement=st, aux_prompt_hash=phash(p))))
     cands, solved = self.solve(asks, k, 'SV')
     return cands, rows + solved
-
-# %% ../nbs/03_bootstrap.ipynb #0c3f8a0f
-def parse_budget(budget:str)->dict[str,tuple[int,int]]:
-    "`'AnsAug=20x4,SV=10x2'` -> `{'AnsAug': (20, 4), 'SV': (10, 2)}`"
-    out = {}
-    for part in filter(None, (p.strip() for p in budget.split(','))):
-        m = re.fullmatch(r'(\w+)=(\d+)x(\d+)', part)
-        if not m: raise ValueError(f'budget entry {part!r}: expected METHOD=NxK, e.g. AnsAug=20x4')
-        if m[1] not in METHODS: raise ValueError(f'budget entry {part!r}: unknown method {m[1]!r}; known: {list(METHODS)}')
-        out[m[1]] = (int(m[2]), int(m[3]))
-    if not out: raise ValueError('empty budget')
-    return out
-
-def table1_budget(dataset:str, n:int, k:int=4, yields:dict|None=None)->str:
-    "A budget whose kept data follows Table 1's mix for `dataset`, with `n` AnsAug questions"
-    t,y = TABLE1[dataset],{m: Fraction(str(v)) for m,v in (yields or {}).items() if v}
-    ya = y.get('AnsAug', Fraction(1))
-    return ','.join(f"{m}={max(1, math.ceil(n * Fraction(t[m], t['AnsAug']) * ya / y.get(m, ya)))}x{k}" for m in METHODS)
 
 # %% ../nbs/03_bootstrap.ipynb #b676f592
 def summarize(rows:list[dict], cands:list[dict])->list[dict]:

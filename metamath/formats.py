@@ -9,7 +9,7 @@ import re
 # %% auto #0
 __all__ = ['ALPACA_PROMPT', 'COT_TRIGGER', 'PAPER_PROMPT_INPUT', 'ANSWER_LINE', 'ANSWER_RX', 'PREFIX', 'METHODS', 'TABLE1',
            'format_prompt', 'paper_source', 'answer_line', 'cut_at_answer', 'format_response', 'metamath_response',
-           'norm_question']
+           'norm_question', 'parse_budget', 'table1_budget']
 
 # %% ../nbs/00b_formats.ipynb #c6d3dc9d
 ALPACA_PROMPT = ("Below is an instruction that describes a task. Write a response that appropriately completes the "
@@ -86,3 +86,24 @@ TABLE1 = {'gsm8k': dict(AnsAug=80_000, Rephrased=80_000, SV=40_000, FOBAR=40_000
 def norm_question(s:str)->str:
     "Lowercased words of `s`, for comparing questions"
     return ' '.join(re.findall(r'[a-z0-9]+', s.lower()))
+
+# %% ../nbs/00b_formats.ipynb #0c3f8a0f
+import math
+from fractions import Fraction
+
+def parse_budget(budget:str)->dict[str,tuple[int,int]]:
+    "`'AnsAug=20x4,SV=10x2'` -> `{'AnsAug': (20, 4), 'SV': (10, 2)}`"
+    out = {}
+    for part in filter(None, (p.strip() for p in budget.split(','))):
+        m = re.fullmatch(r'(\w+)=(\d+)x(\d+)', part)
+        if not m: raise ValueError(f'budget entry {part!r}: expected METHOD=NxK, e.g. AnsAug=20x4')
+        if m[1] not in METHODS: raise ValueError(f'budget entry {part!r}: unknown method {m[1]!r}; known: {list(METHODS)}')
+        out[m[1]] = (int(m[2]), int(m[3]))
+    if not out: raise ValueError('empty budget')
+    return out
+
+def table1_budget(dataset:str, n:int, k:int=4, yields:dict|None=None)->str:
+    "A budget whose kept data follows Table 1's mix for `dataset`, with `n` AnsAug questions"
+    t,y = TABLE1[dataset],{m: Fraction(str(v)) for m,v in (yields or {}).items() if v}
+    ya = y.get('AnsAug', Fraction(1))
+    return ','.join(f"{m}={max(1, math.ceil(n * Fraction(t[m], t['AnsAug']) * ya / y.get(m, ya)))}x{k}" for m in METHODS)

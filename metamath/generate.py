@@ -17,10 +17,10 @@ from .models import resolve_model
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PRICES', 'SAMPLE_FIELDS', 'SYSTEM', 'BACKENDS', 'check_prompt', 'Sampling', 'Sample', 'Request', 'prompt_seed',
-           'prompt_key', 'Ledger', 'Backend', 'encode_prompt', 'HFBackend', 'Generator', 'cpu_flags', 'cpu_bf16',
-           'VLLMBackend', 'MalformedResponse', 'chat_mode', 'OpenAIBackend', 'make_backend', 'read_prompts',
-           'generate_cli']
+__all__ = ['log', 'PRICES', 'SAMPLE_FIELDS', 'HTTP_STACKS', 'SYSTEM', 'BACKENDS', 'check_prompt', 'Sampling', 'Sample', 'Request',
+           'prompt_seed', 'prompt_key', 'Ledger', 'Backend', 'encode_prompt', 'HFBackend', 'Generator', 'cpu_flags',
+           'cpu_bf16', 'VLLMBackend', 'MalformedResponse', 'APITimeout', 'APIConnection', 'APIStatus', 'chat_mode',
+           'OpenAIBackend', 'RawClient', 'SDKClient', 'make_backend', 'read_prompts', 'generate_cli']
 
 # %% ../nbs/02_generate.ipynb #76590d34
 def check_prompt(p, # a prompt: a string, or a list of `{'role', 'content'}` messages
@@ -311,12 +311,15 @@ class _Job:
         store_attr(); self.t0 = time.perf_counter()
     def done(self, req:Request, samples:list[Sample], input_tokens:int=0):
         if sorted(s.index for s in samples) != list(req.indices): raise ValueError(f'backend returned indices {[s.index for s in samples]} for {req.indices}')
+        rows, store = [], self.gen._store
         for s in samples:
             key = f'{req.key}-{s.index}'
-            if key in self.gen._store: continue
-            if self.writer: self.writer.write(dict(key=key, **asdict(s), job=self.lg.job))
-            self.gen._store[key] = s
+            if key in store: continue
+            rows.append(dict(key=key, text=s.text, finish_reason=s.finish_reason, prompt_tokens=s.prompt_tokens,
+                             completion_tokens=s.completion_tokens, index=s.index, job=self.lg.job))   # SAMPLE_FIELDS' order
+            store[key] = s
             self.lg.generated += 1; self.lg.output_tokens += s.completion_tokens or 0
+        if self.writer and rows: self.writer.write_many(rows)                  # a request's samples: one flush
         self.lg.input_tokens += input_tokens or 0
         self.bar.update(len(samples))
         self.bar.set_postfix_str(f'{self.lg.output_tokens / max(time.perf_counter() - self.t0, 1e-9):.1f} tok/s', refresh=False)
@@ -502,6 +505,14 @@ def _chunk(self:VLLMBackend, reqs:list[Request], sp:Sampling, sink):
 
 # %% ../nbs/02_generate.ipynb #f78d4414
 class MalformedResponse(ValueError): "A response that parsed but is not a usable completion"
+class APITimeout(Exception): "A request that got no answer within the backend's `timeout`"
+class APIConnection(Exception): "A request whose connection failed or whose body was cut short"
+class APIStatus(Exception):
+    "An HTTP error status, with the server's message and headers (the same for every HTTP stack)"
+    def __init__(self, status_code:int, message:str, headers=None):
+        super().__init__(message); self.status_code, self.message, self.headers = status_code, message, headers or {}
+
+HTTP_STACKS = ('auto', 'raw', 'aiohttp', 'httpx')
 
 SYSTEM = 'Follow the given examples and answer the question.'   # the original MetaMath code's system message
 
@@ -522,7 +533,7 @@ class OpenAIBackend(Backend):
                  concurrency:int=16, timeout:float=60.0, # requests in flight; seconds before a request is abandoned
                  max_retries:int=8, backoff:float=0.5, max_backoff:float=60.0, # retry schedule (seconds)
                  request_kwargs:dict|None=None, # extra fields for every request (e.g. `extra_body`)
-                 http:str='auto', # HTTP stack: aiohttp (the SDK's `DefaultAioHttpClient`, less CPU per request), httpx, or auto
+                 http:str='auto', # HTTP stack: raw (aiohttp, no SDK: least CPU), aiohttp or httpx (the openai SDK over it), auto (raw if aiohttp is installed)
                  chat:bool|str='auto', # string prompts as chat messages: True, False, or auto (chat where completions are refused)
                  system:str|None=SYSTEM, # system message before a string prompt sent as chat (None: none)
                  samples_per_request:int=1): # samples of one prompt asked in one request (`n`); >1 bills the prompt once
@@ -530,6 +541,7 @@ class OpenAIBackend(Backend):
         if int(samples_per_request) < 1: raise ValueError(f'samples_per_request must be >= 1, got {samples_per_request}')
         self.base_url = base_url or os.environ.get('OPENAI_BASE_URL')
         self.request_kwargs = request_kwargs or {}
+        if http not in HTTP_STACKS: raise ValueError(f'http must be one of {HTTP_STACKS}, got {http!r}')
         self.chat = chat_mode(chat)
         self._chat = None if self.chat == 'auto' else self.chat   # None: not asked yet
         self._pause_until = 0.0
@@ -558,6 +570,13 @@ class OpenAIBackend(Backend):
         return re.sub(r'(sk-|Bearer\s+)[\w\-\*\.]{4,}', r'\1***', text)
 
 # %% ../nbs/02_generate.ipynb #4d753134
+def _arun(coro):
+    "Run `coro` to completion, also from inside a running event loop (a notebook kernel)"
+    try: asyncio.get_running_loop()
+    except RuntimeError: return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as ex: return ex.submit(asyncio.run, coro).result()
+
 def _refuses_completions(e)->bool:
     "Does the API error `e` (from `/v1/completions`) say to use the chat endpoint?"
     msg = str(getattr(e, 'message', '') or e).lower()
@@ -566,26 +585,31 @@ def _refuses_completions(e)->bool:
 @patch(as_prop=True)
 def use_chat(self:OpenAIBackend)->bool:
     "Whether string prompts go out as chat messages (`chat='auto'`: asks the server once)"
-    if self._chat is None: self._chat = self._probe()
+    if self._chat is None: self._chat = _arun(self._probe())
     return bool(self._chat)
 
 @patch
-def _probe(self:OpenAIBackend)->bool|None:
+async def _probe(self:OpenAIBackend)->bool|None:
     "True if the server refuses completions for this model, False if it gives one, None if it cannot tell"
-    import openai
-    c = openai.OpenAI(base_url=self.base_url, api_key=self._key(), max_retries=2, timeout=min(self.timeout, 30))
-    try: c.post('/completions', body=dict(model=self.model, prompt='1 + 1 =', max_tokens=1, temperature=0), cast_to=object)
-    except openai.APIStatusError as e:
-        if _refuses_completions(e): log.info(f'{self.model}: completions refused ({e.status_code}); using chat'); return True
-        if e.status_code in (401, 403): raise RuntimeError(self.redact(f'{e.status_code}: {e.message}')) from None
+    body = dict(model=self.model, prompt='1 + 1 =', max_tokens=1, temperature=0)
+    c, = self._clients(timeout=min(self.timeout, 30), pools=1)
+    try:
+        for attempt in range(3):                         # like the SDK's own two retries
+            try: await c.post('/completions', body); return False
+            except APIStatus as e:
+                if _refuses_completions(e): log.info(f'{self.model}: completions refused ({e.status_code}); using chat'); return True
+                if e.status_code in (401, 403): raise RuntimeError(self.redact(f'{e.status_code}: {e.message}')) from None
+                if e.status_code < 500 and e.status_code not in (408, 409, 429): return None
+            except ValueError: return False              # a 200 whose body is not a completion: still not refused
+            except (APITimeout, APIConnection): pass
+            if attempt < 2: await asyncio.sleep(self._delay(attempt))
         return None
-    except (openai.APIConnectionError, openai.APITimeoutError): return None
-    finally: c.close()
-    return False
+    finally: await c.close()
+
 
 # %% ../nbs/02_generate.ipynb #d531b470
 def _retry_after(resp)->float|None:
-    "Seconds a 429 asks us to wait, from `retry-after-ms` or `retry-after` (seconds or an HTTP date)"
+    "Seconds a 429 asks us to wait, from `retry-after-ms` or `retry-after` (seconds or an HTTP date) of `resp.headers`"
     h = getattr(resp, 'headers', None) or {}
     if (ms := h.get('retry-after-ms')) is not None:
         try: return float(ms) / 1000
@@ -615,8 +639,8 @@ def _messages(self:OpenAIBackend, prompt)->list:
     return ([{'role': 'system', 'content': self.system}] if self.system else []) + [{'role': 'user', 'content': prompt}]
 
 @patch
-async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
-    "The JSON body of one completion: `client.post` (the SDK's raw call) skips its request transforms and response models"
+def _body(self:OpenAIBackend, r:Request, sp:Sampling)->tuple[str,dict,dict]:
+    "(path, JSON body, extra `headers`/`params`) of one request; `request_kwargs` as the SDK takes them (`extra_body`, ...)"
     kw = dict(model=self.model, max_tokens=sp.max_tokens, temperature=sp.temperature, top_p=sp.top_p, n=r.n, **self.request_kwargs)
     kw |= kw.pop('extra_body', None) or {}
     opts = {k: v for k,o in (('headers', 'extra_headers'), ('params', 'extra_query')) if (v := kw.pop(o, None))}
@@ -625,7 +649,13 @@ async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
     chat = self._is_chat(r.prompt)
     if chat: kw['messages'] = self._messages(r.prompt)
     else: kw['prompt'] = r.prompt
-    return await client.post('/chat/completions' if chat else '/completions', body=kw, cast_to=object, options=opts)
+    return '/chat/completions' if chat else '/completions', kw, opts
+
+@patch
+async def _send(self:OpenAIBackend, client, r:Request, sp:Sampling):
+    "The JSON body of one completion's response, through `client` (a `RawClient` or an `SDKClient`)"
+    path, body, opts = self._body(r, sp)
+    return await client.post(path, body, **opts)
 
 @patch
 def _parse(self:OpenAIBackend, resp, r:Request, stop:tuple=())->list[Sample]:
@@ -645,23 +675,87 @@ def _parse(self:OpenAIBackend, resp, r:Request, stop:tuple=())->list[Sample]:
         out.append(Sample(text, fin, u.get('prompt_tokens'), ntok, r.start + i))
     return out
 
+# %% ../nbs/02_generate.ipynb #a1c0ff01
+def _status_message(status:int, raw:bytes)->str:
+    "An error status as the openai SDK words it: `Error code: 404 - <the server's message>`"
+    msg = f'Error code: {status}'
+    try: body = json.loads(raw)
+    except ValueError: return msg + (f' - {t[:300]}' if (t := raw.decode('utf-8', 'replace').strip()) else '')
+    err = body.get('error', body) if isinstance(body, dict) else None
+    m = err.get('message') if isinstance(err, dict) else None
+    return msg + (f' - {m}' if isinstance(m, str) and m else '')
+
+class RawClient:
+    "POST JSON to an OpenAI-compatible API over one aiohttp connection pool: bytes out, `json.loads` back, nothing more"
+    def __init__(self, base_url:str|None, key:str, timeout:float, limit:int):
+        import aiohttp
+        self.url = (base_url or 'https://api.openai.com/v1').rstrip('/')
+        self.session = aiohttp.ClientSession(headers={'Authorization': f'Bearer {key}', 'Content-Type': 'application/json'},
+                                             timeout=aiohttp.ClientTimeout(total=timeout),
+                                             connector=aiohttp.TCPConnector(limit=limit), trust_env=True)
+    async def post(self, path:str, body:dict, headers:dict|None=None, params:dict|None=None):
+        import aiohttp
+        try:
+            async with self.session.post(self.url + path, data=json.dumps(body, ensure_ascii=False).encode(),
+                                         headers=headers, params=params) as resp:
+                status, raw, hdrs = resp.status, await resp.read(), resp.headers
+        except TimeoutError as e: raise APITimeout(f'no answer in {self.session.timeout.total} s') from None
+        except aiohttp.ClientError as e: raise APIConnection(f'{type(e).__name__}: {e}') from None
+        if status >= 400: raise APIStatus(status, _status_message(status, raw), hdrs)
+        return json.loads(raw)                      # a ValueError if the body is not JSON: retried as malformed
+    async def close(self): await self.session.close()
+
+
+# %% ../nbs/02_generate.ipynb #a1c0ff02
+class SDKClient:
+    "The same `post` through the openai SDK (`http`: 'aiohttp' or 'httpx'), its errors turned into this module's"
+    def __init__(self, base_url:str|None, key:str, timeout:float, http:str='httpx'):
+        from openai import AsyncOpenAI, DefaultAioHttpClient
+        hc = DefaultAioHttpClient(timeout=timeout) if http == 'aiohttp' else None
+        self.c = AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout, http_client=hc)
+    async def post(self, path:str, body:dict, headers:dict|None=None, params:dict|None=None):
+        import openai
+        opts = {k: v for k,v in (('headers', headers), ('params', params)) if v}
+        try: return await self.c.post(path, body=body, cast_to=object, options=opts)
+        except openai.APIStatusError as e: raise APIStatus(e.status_code, e.message, e.response.headers) from None
+        except openai.APITimeoutError: raise APITimeout('timeout') from None
+        except openai.APIConnectionError as e: raise APIConnection(str(e)) from None
+        except openai.APIResponseValidationError as e: raise MalformedResponse(str(e)) from None
+    async def close(self): await self.c.close()
+
+@patch
+def _stack(self:OpenAIBackend)->str:
+    "The HTTP stack `http` names; auto: raw where aiohttp is installed, else the SDK over httpx"
+    if self.http != 'auto': return self.http
+    try: import aiohttp; return 'raw'
+    except ImportError: return 'httpx'
+
+@patch
+def _clients(self:OpenAIBackend, timeout:float|None=None, pools:int|None=None)->list:
+    "Clients for one job (inside its event loop): one raw pool of `concurrency`, or SDK clients of at most 16 connections each"
+    stack, timeout = self._stack(), timeout or self.timeout
+    self.http_used = stack
+    if stack == 'raw': return [RawClient(self.base_url, self._key(), timeout, self.concurrency)]
+    # httpx's pool scans all of its connections for every request: pools of at most 16 keep that cheap at high concurrency
+    return [SDKClient(self.base_url, self._key(), timeout, stack) for _ in range(pools or -(-self.concurrency // 16))]
+
+
 # %% ../nbs/02_generate.ipynb #450003f0
 @patch
 async def _call(self:OpenAIBackend, client, r:Request, sp:Sampling, sink)->list[Sample]|str:
     "One request's samples with retries, or the reason it failed"
-    import openai
     for attempt in range(self.max_retries + 1):
         while (d := self._pause_until - time.monotonic()) > 0: await asyncio.sleep(d)
         wait = None
         try: return self._parse(await self._send(client, r, sp), r, sp.stop)
-        except openai.RateLimitError as e: kind, wait = '429', _retry_after(e.response)
-        except openai.APIStatusError as e:
-            if e.status_code in (401, 403, 404): raise RuntimeError(self.redact(f'{e.status_code}: {e.message}')) from None
-            if e.status_code < 500 and e.status_code not in (408, 409): return f'{e.status_code}: {e.message}'
-            kind = str(e.status_code)
-        except openai.APITimeoutError: kind = 'timeout'
-        except openai.APIConnectionError: kind = 'connection'   # includes bodies cut short
-        except (ValueError, openai.APIResponseValidationError): kind = 'malformed'
+        except APIStatus as e:
+            if e.status_code == 429: kind, wait = '429', _retry_after(e)
+            elif e.status_code in (401, 403, 404): raise RuntimeError(self.redact(f'{e.status_code}: {e.message}')) from None
+            elif e.status_code < 500 and e.status_code not in (408, 409): return f'{e.status_code}: {e.message}'
+            else: kind = str(e.status_code)
+        except APITimeout: kind = 'timeout'
+        except APIConnection: kind = 'connection'   # includes bodies cut short
+        except ValueError: kind = 'malformed'       # MalformedResponse, or a body that is not JSON
         if attempt == self.max_retries: break
         sink.retry(kind)
         wait = self._delay(attempt) if wait is None else min(wait, self.max_backoff)
@@ -669,38 +763,16 @@ async def _call(self:OpenAIBackend, client, r:Request, sp:Sampling, sink)->list[
         else: await asyncio.sleep(wait)
     return f'{kind}: gave up after {self.max_retries + 1} attempts'
 
-# %% ../nbs/02_generate.ipynb #74b0a4ef
-def _arun(coro):
-    "Run `coro` to completion, also from inside a running event loop (a notebook kernel)"
-    try: asyncio.get_running_loop()
-    except RuntimeError: return asyncio.run(coro)
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(1) as ex: return ex.submit(asyncio.run, coro).result()
 
+# %% ../nbs/02_generate.ipynb #74b0a4ef
 @patch
 def run(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
     "Every sample of `reqs` as its own request (or `samples_per_request` at a time), `concurrency` requests in flight"
     return _arun(self._run_all(reqs, sp, sink))
 
 @patch
-def _http_client(self:OpenAIBackend):
-    "The SDK's aiohttp client where `http` allows it and the `openai[aiohttp]` extra is installed; None: the SDK's httpx"
-    if self.http not in ('auto', 'aiohttp', 'httpx'): raise ValueError(f"http must be auto, aiohttp or httpx, got {self.http!r}")
-    self.http_used = 'httpx'
-    if self.http == 'httpx': return None
-    try:
-        from openai import DefaultAioHttpClient
-        c = DefaultAioHttpClient(timeout=self.timeout); self.http_used = 'aiohttp'; return c
-    except (ImportError, RuntimeError):          # an older SDK, or the extra is missing
-        if self.http == 'aiohttp': raise
-        return None
-
-@patch
 async def _run_all(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
-    from openai import AsyncOpenAI
-    # httpx's pool scans all of its connections for every request: pools of at most 16 keep that cheap at high concurrency
-    clients = [AsyncOpenAI(base_url=self.base_url, api_key=self._key(), max_retries=0, timeout=self.timeout,
-                           http_client=self._http_client()) for _ in range(-(-self.concurrency // 16))]
+    clients = self._clients()
     m = 1 if sp.temperature == 0 else self.samples_per_request   # greedy samples are one request each (the same text)
     todo = iter([Request(r.key, r.prompt, j, min(m, r.start + r.n - j), r.seed) for r in reqs for j in range(r.start, r.start + r.n, m)])
     self._pause_until = 0.0
@@ -712,6 +784,7 @@ async def _run_all(self:OpenAIBackend, reqs:list[Request], sp:Sampling, sink):
     try: await asyncio.gather(*[worker(clients[i % len(clients)]) for i in range(self.concurrency)])
     finally:
         for c in clients: await c.close()
+
 
 # %% ../nbs/02_generate.ipynb #76098921
 BACKENDS = {'vllm': VLLMBackend, 'openai': OpenAIBackend, 'hf': HFBackend}

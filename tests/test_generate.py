@@ -34,15 +34,17 @@ def gsm8k(k, offset=0):
     return [format_prompt(r['question']) for r in load_data('gsm8k', 'test', limit=offset + k)[offset:]]
 
 
-def test_fault_run(server, tmp_path):
-    "500 samples through a server faulting 20% of requests: 500 results, no duplicate, every fault one retry"
+@pytest.mark.parametrize('http', ['raw', 'httpx'])
+def test_fault_run(server, tmp_path, http):
+    "500 samples through a server faulting 20% of requests: 500 results, no duplicate, every fault one retry (raw aiohttp and the SDK)"
     server.control(fault_rate=0.2, seed=7, stall=7.0)    # a stall outlasts the client's timeout
     ps = gsm8k(400) + [[{'role':'user', 'content':q}] for q in gsm8k(100, 400)]
     # chat=False: string prompts to /completions without the one-token probe of chat='auto', so every request the
     # server sees is one the ledger counts (the probe is tested in tests/test_scale.py and nbs/02_generate)
-    api = OpenAIBackend('tiny', base_url=server.url, concurrency=32, timeout=5.0, backoff=0.05, max_backoff=0.5, max_retries=10, chat=False)
+    api = OpenAIBackend('tiny', base_url=server.url, concurrency=32, timeout=5.0, backoff=0.05, max_backoff=0.5, max_retries=10, chat=False, http=http)
     g = Generator(api, cache=tmp_path/'gen.jsonl', progress=False)
     outs = g.generate(ps, max_tokens=4, desc='fault run')
+    assert api.http_used == http
     st, lg = server.stats(), g.ledger
     assert sum(o[0] is not None for o in outs) == 500
     keys = [r['key'] for r in read_jsonl(tmp_path/'gen.jsonl')]
@@ -83,6 +85,34 @@ def test_gives_up_then_resumes(server, tmp_path):
     g2 = Generator(api, cache=tmp_path/'c.jsonl', progress=False)
     assert all(o[0] is not None for o in g2.generate(gsm8k(3), max_tokens=4))
     assert (g2.ledger.cached, g2.ledger.generated, g2.ledger.failed) == (0, 3, 0)
+
+
+@pytest.fixture(scope='module')
+def chat_only_server():
+    with ServerProcess('--model', 'tiny', '--chat-only') as s: yield s
+
+
+def test_chat_probe_every_stack(chat_only_server, server, tmp_path):
+    "chat='auto' over raw aiohttp and both SDK stacks: one refused probe, then chat; the same texts, errors and retries"
+    co, texts, errors = chat_only_server, {}, {}
+    for http in ('raw', 'aiohttp', 'httpx'):
+        co.control(reset=True, fault_rate=0.0)
+        api = OpenAIBackend('tiny', base_url=co.url, http=http, backoff=0.01)
+        g = Generator(api, cache=tmp_path/f'{http}.jsonl', progress=False)
+        texts[http] = [o[0].text for o in g.generate(gsm8k(3), max_tokens=6, stop=['\nQuestion:'])]
+        st = co.stats()
+        assert (api.use_chat, api.http_used, g.ledger.generated, g.ledger.failed) == (True, http, 3, 0)
+        assert (st['completions_refused'], st['chat'], st['requests']) == (1, 3, 4)
+        co.control(reset=True, faults=['500'], fault_next=2)               # two 5xx, then an answer: two retries
+        g2 = Generator(OpenAIBackend('tiny', base_url=co.url, http=http, chat=True, concurrency=1, backoff=0.01), progress=False)
+        assert g2.generate(gsm8k(1, 5), max_tokens=4)[0][0] is not None and g2.ledger.retry_reasons == {'500': 2}
+        with pytest.raises(RuntimeError) as e:                              # completions forced on a chat model
+            Generator(OpenAIBackend('tiny', base_url=co.url, http=http, chat=False), progress=False).generate(gsm8k(1), max_tokens=4)
+        errors[http] = str(e.value)
+        plain = OpenAIBackend('tiny', base_url=server.url, http=http)
+        assert plain.use_chat is False                                     # a server that takes completions keeps them
+    assert texts['raw'] == texts['aiohttp'] == texts['httpx']
+    assert errors['raw'] == errors['aiohttp'] == errors['httpx'] and 'This is a chat model' in errors['raw'], errors
 
 
 def test_wrong_model_stops_the_job(server, tmp_path):

@@ -101,6 +101,7 @@ print(json.dumps(dict(wall_s=round(time.perf_counter() - t, 1), cpu_s=round(ru.r
                       peak_rss_mib=hwm, worker_peak_rss_mib=kids, kept=int(df.kept.sum()))))
 '''
 
+OLD_REF = 'ff64e27'   # the filter this one is compared with: main before this round (the streaming filter of the first round)
 BASELINE = {10_000: 32, 100_000: 158, 400_000: 562}    # issue 16's table: seconds of the filter before it
 GOALS = {100_000: (50, 1024), 1_600_000: (15 * 60, 4096)}
 
@@ -136,7 +137,7 @@ def compare(inp, out):
     "Kept sets of the filter before issue 16 (git main's filter.py) and now, on the same input"
     import importlib.util, subprocess as sp
     Path(out).mkdir(parents=True, exist_ok=True); old = Path(out)/'old_filter.py'
-    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', 'main:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
+    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', f'{OLD_REF}:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
     spec = importlib.util.spec_from_file_location('metamath._old_filter', old); m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     from metamath.data import read_jsonl
@@ -164,7 +165,7 @@ def minhash_bench(inp, n=20_000, num_perm=128):
         out[name] = dict(seconds=round(s, 2), texts_per_s=round(len(texts) / s), includes=what); print(name, out[name], flush=True)
     timed('numpy MinHasher (this filter)', lambda: MinHasher(num_perm)(texts), 'tokenising, 3-gram hashing, signatures')
     old = Path(tempfile.mkdtemp())/'old_filter.py'
-    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', 'main:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
+    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', f'{OLD_REF}:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
     spec = importlib.util.spec_from_file_location('metamath._old_filter', old); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
     timed('sha1 + numpy MinHasher (the filter before)', lambda: m.MinHasher(num_perm)(texts), 'tokenising, sha1 per 3-gram, signatures')
     import rensa
@@ -172,11 +173,29 @@ def minhash_bench(inp, n=20_000, num_perm=128):
     def rens():
         for g in strs: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(g); h.digest()
     timed('rensa RMinHash', rens, '3-grams given (tokenising not timed), hashing in Rust')
+    def rens_all():
+        for t in texts: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(list(shingles(t))); h.digest()
+    timed('rensa RMinHash with 3-gram strings built', rens_all, 'tokenising and 3-gram strings in Python, hashing in Rust')
     from datasketch import MinHash, LeanMinHash
     timed('datasketch MinHash.bulk', lambda: MinHash.bulk(gr, num_perm=num_perm, seed=1), '3-grams given (tokenising not timed), sha1 per 3-gram')
     timed('datasketch MinHash per text (the filter of the issue)', lambda: [MinHash(num_perm=num_perm, seed=1).update_batch(g) for g in gr[:2000]], '3-grams given, first 2,000 texts only')
-    out['datasketch MinHash per text (the filter of the issue)']['texts_per_s'] = round(2000 / out['datasketch MinHash per text (the filter of the issue)']['seconds'])
+    out['datasketch MinHash per text (the filter of the issue)']['texts_per_s'] = round(min(2000, len(texts)) / out['datasketch MinHash per text (the filter of the issue)']['seconds'])
     return dict(texts=len(texts), num_perm=num_perm, implementations=out)
+
+def numeric_check(inp):
+    "On every graded pair of `inp` the exact steps leave: does math-verify agree wherever `differ_numerically` decides?"
+    from metamath.answers import _cheap, _rhs, _unwrap, is_equiv
+    from metamath.filter import _extract, differ_numerically, keep_rule
+    from metamath.data import iter_records
+    left = {}
+    for r in iter_records(inp, need=('query', 'response', 'type')):
+        e = _extract(r)
+        if keep_rule(r, e) is None and _cheap(e.answer, r['gold']) is None: left[(_rhs(_unwrap(str(e.answer))), _rhs(_unwrap(str(r['gold']))))] = 1
+    t = time.perf_counter(); dec = [k for k in left if differ_numerically(*k) is False]; t_num = time.perf_counter() - t
+    t = time.perf_counter(); wrong = [k for k in dec if is_equiv(*k)]; t_mv = time.perf_counter() - t
+    return dict(input=str(inp), distinct_pairs_left_by_exact_steps=len(left), decided_unequal=len(dec), math_verify_says_equal=len(wrong),
+                examples_disagreeing=wrong[:10], numeric_ms_per_pair=round(1000 * t_num / max(len(left), 1), 3),
+                math_verify_ms_per_pair=round(1000 * t_mv / max(len(dec), 1), 1))
 
 def cache_resume(cache, rows=1_000_000):
     "Seconds and peak memory for `Generator.load_cache` to index a `rows`-row generation cache with a torn last line"
@@ -206,6 +225,7 @@ if __name__ == '__main__':
     ap.add_argument('--compare-input', default=None, help='candidates for --compare (default: the first size)')
     ap.add_argument('--minhash', action='store_true', help='MinHash implementations on the first 20K responses')
     ap.add_argument('--cache-resume', action='store_true', help='load_cache on a 1M-row generation cache')
+    ap.add_argument('--numeric-check', action='store_true', help='differ_numerically against math-verify on the first size')
     ap.add_argument('--out', default=str(ROOT/'bench'/'results'/'filter.json'))
     a = ap.parse_args()
     sizes, cache = [int(s) for s in a.sizes.split(',')], Path(a.cache)
@@ -214,6 +234,8 @@ if __name__ == '__main__':
     runs = {(r['candidates'], r['workers']): r for r in res.get('runs', [])}
     if a.minhash:
         res['minhash'] = minhash_bench(head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl'))
+    elif a.numeric_check:
+        res['numeric_check'] = numeric_check(head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl')); print(res['numeric_check'])
     elif a.cache_resume:
         res['cache_resume'] = cache_resume(cache); print(res['cache_resume'])
     elif a.compare:

@@ -192,10 +192,14 @@ class _WordHash(dict):
         if len(self) >= self.size: self.clear()
         v = self[w] = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), 'little'); return v
 
-def _grams(toks:list[list[int]], n:int, C:np.ndarray, pad:bool=True)->tuple[np.ndarray,np.ndarray]:
+def _flatten(toks:list[list[int]], pad:int=0)->tuple[np.ndarray,np.ndarray]:
+    "Lengths and concatenation of lists of word hashes, each padded with zeros to at least `pad`"
+    m = np.fromiter((max(len(t), pad) for t in toks), np.int64, len(toks))
+    return m, np.fromiter(itertools.chain.from_iterable(t + [0] * (pad - len(t)) if len(t) < pad else t for t in toks), np.uint64, int(m.sum()))
+
+def _grams(toks:list[list[int]]|None, n:int, C:np.ndarray, pad:bool=True, flat=None)->tuple[np.ndarray,np.ndarray]:
     "64-bit hashes of the `n`-grams of each list of word hashes (`sum C[k] * w[i+k]`), flat, and the count per list"
-    m = np.fromiter((max(len(t), n) if pad else len(t) for t in toks), np.int64, len(toks))
-    flat = np.fromiter(itertools.chain.from_iterable(t + [0] * (n - len(t)) if pad and len(t) < n else t for t in toks), np.uint64, int(m.sum()))
+    m, flat = flat if flat is not None else _flatten(toks, n if pad else 0)  # flat: `_flatten`'s, to reuse for several n
     k = max(len(flat) - n + 1, 0); g = np.zeros(k, np.uint64)
     for j in range(n): g += flat[j:j + k] * C[j]
     ok = np.ones(k + n - 1, bool); ends = np.cumsum(m)
@@ -293,9 +297,11 @@ def near_duplicates(recs:list[dict], threshold:float=0.85, num_perm:int=128)->li
     return [nd.add(q8[j], ks[j].tolist(), lo[j*b:(j+1)*b], hi[j*b:(j+1)*b]) for j in range(len(recs))]
 
 # %% ../nbs/04_filter.ipynb #5b59b3ff
+_ASY, _WORD = re.compile(r'\[asy\].*?(?:\[/asy\]|$)', re.S), re.compile(r'[a-z0-9]+')
+
 def words(s:str)->list[str]:
     "Lowercased words and numbers of `s`, `[asy]` drawings left out"
-    return re.findall(r'[a-z0-9]+', re.sub(r'\[asy\].*?(?:\[/asy\]|$)', ' ', s, flags=re.S).lower())
+    return _WORD.findall(_ASY.sub(' ', s).lower())
 
 TEST_SETS = (('gsm8k', 'test'), ('math', 'test'), ('gsm8k_backward', 'test'))
 
@@ -305,14 +311,14 @@ class Decontaminator:
                  n:int=13, min_cover:float=0.5, data:str|None=None): # share of a test question's n-grams that must match
         if tests is None: tests = {f'{d}/{s}': [r['question'] for r in load_data(d, s, source=data)] for d,s in TEST_SETS}
         self.n,self.min_cover,self.index,self.size,self.short = n,min_cover,collections.defaultdict(list),{},[]
-        self.short_ix = collections.defaultdict(list)
+        self.short_ix, self.long_words = collections.defaultdict(list), []
         self.sizes = {k: len(v) for k,v in tests.items()}
         for name,qs in tests.items():
             for i,q in enumerate(qs):
                 w,tid = words(q),f'{name}:{i}'
                 if len(w) < n:                          # too short for an n-gram: indexed by its first two words
                     self.short.append((f" {' '.join(w)} ", tid, len(w))); self.short_ix[tuple(w[:2])].append((len(w), w, tid)); continue
-                g = self.grams(w); self.size[tid] = len(g)
+                g = self.grams(w); self.size[tid] = len(g); self.long_words.append(w)
                 for h in g: self.index[h].append(tid)
 
     def grams(self, w:list[str])->set[int]:
@@ -338,6 +344,25 @@ def coverage(self:Decontaminator, text:str)->dict[str,float]:
     "For each test item sharing an n-gram with `text`, the share of its n-grams that `text` has"
     c = collections.Counter(t for h in self.grams(words(text)) for t in self.index.get(h, ()))
     return {t: round(k / self.size[t], 3) for t,k in c.most_common()}
+
+@patch
+def hits_many(self:Decontaminator, texts:list[str])->list[list[str]]:
+    "`[self.hits(t) for t in texts]`; a text with no test n-gram and no whole short test question is ruled out in numpy"
+    if not hasattr(self, '_keys'):                   # 64-bit keys of the test n-grams and of short questions (8+ words), sorted
+        self._wh, h = _WordHash(), lambda ws: [list(map(self._wh.__getitem__, w)) for w in ws]
+        C = np.random.RandomState(3).randint(1, 1 << 62, self.n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        sw = collections.defaultdict(list)
+        for k,w,_ in (x for v in self.short_ix.values() for x in v): sw[k].append(w)
+        self._keys = {k: np.unique(_grams(h(ws), k, C, pad=False)[0]) for k,ws in [(self.n, self.long_words), *sw.items()] if k >= 8}
+        self._C = C
+    ws = [words(t) for t in texts]; toks = [list(map(self._wh.__getitem__, w)) for w in ws]
+    maybe = np.fromiter((len(w) < 8 for w in ws), bool, len(ws))     # a short question matches a text of its own length
+    mf = _flatten(toks)
+    for k,keys in self._keys.items():
+        g, cnt = _grams(None, k, self._C, flat=mf)
+        i = np.minimum(np.searchsorted(keys, g), len(keys) - 1)
+        maybe[np.repeat(np.arange(len(ws)), cnt)[keys[i] == g]] = True
+    return [self.hits(t) if m else [] for t,m in zip(texts, maybe)]
 
 # %% ../nbs/04_filter.ipynb #4f8f525d
 def _tokenizer(tokenizer):
@@ -412,7 +437,8 @@ def _prepare(rows:list[dict])->tuple[list,dict,np.ndarray|None,np.ndarray|None]:
         q8 = (c['mh'](uq) & 0xff).astype(np.uint8)[[qi[o[1]['query']] for o in live]]
         keys = band_keys(c['mh']([o[1]['response'] for o in live]), *c['bands'])
     t = _lap(T, 'minhash', t)
-    for o,h in zip(live, _memo(c['decon'].hits, [o[1]['query'] for o in live])): o.append(h)
+    uq = list(dict.fromkeys(o[1]['query'] for o in live)); hq = dict(zip(uq, c['decon'].hits_many(uq)))
+    for o in live: o.append(hq[o[1]['query']])
     t = _lap(T, 'decontaminate', t)
     for o in live: o.append(False)
     maybe = [o for o in live if len(o[1]['query'].encode()) + len(o[1]['response'].encode()) + 2 + c['overhead'] > c['max_len']]

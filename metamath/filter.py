@@ -232,7 +232,7 @@ class MinHasher:
 # %% ../nbs/04_filter.ipynb #5178ee44
 class _Index:
     "Append-only multimap, uint64 key -> int ids: two sorted numpy arrays, plus a dict of the newest keys that `settle` merges in"
-    def __init__(self, cap:int=1 << 17): self.K, self.V, self.buf, self.cap = np.empty(0, np.uint64), np.empty(0, np.uint32), {}, cap
+    def __init__(self, cap:int=1 << 15): self.K, self.V, self.buf, self.cap = np.empty(0, np.uint64), np.empty(0, np.uint32), {}, cap
     def find(self, keys:np.ndarray)->tuple[list,list]:
         "Where each of `keys` starts and ends in the arrays (the dict is looked up per key, by `ids`)"
         return np.searchsorted(self.K, keys, 'left').tolist(), np.searchsorted(self.K, keys, 'right').tolist()
@@ -245,12 +245,12 @@ class _Index:
         elif type(v) is list: v.append(i)
         else: self.buf[k] = [v, i]
     def settle(self):
-        "Merge the dict into the arrays once it holds more than `cap` keys or an eighth of the arrays (call between lookups)"
-        if len(self.buf) <= max(self.cap, len(self.K) >> 3): return
+        "Merge the dict into the arrays once it holds more than `cap` keys or 1/32 of the arrays (call between lookups)"
+        if len(self.buf) <= max(self.cap, len(self.K) >> 5): return
         kv = [(k, i) for k,v in self.buf.items() for i in (v if type(v) is list else (v,))]
-        K = np.concatenate([self.K, np.fromiter((k for k,_ in kv), np.uint64, len(kv))])
-        V = np.concatenate([self.V, np.fromiter((i for _,i in kv), np.uint32, len(kv))])
-        o = np.argsort(K, kind='stable'); self.K, self.V, self.buf = K[o], V[o], {}
+        k, v = np.fromiter((k for k,_ in kv), np.uint64, len(kv)), np.fromiter((i for _,i in kv), np.uint32, len(kv))
+        o = np.argsort(k, kind='stable'); k, v = k[o], v[o]; at = np.searchsorted(self.K, k, 'right')   # one pass, no re-sort
+        self.K, self.V, self.buf = np.insert(self.K, at, k), np.insert(self.V, at, v), {}
     def nbytes(self)->int: return self.K.nbytes + self.V.nbytes + sys.getsizeof(self.buf) + 60 * len(self.buf)
 
 def band_keys(sigs:np.ndarray, b:int, r:int, seed:int=7)->np.ndarray: # (n, b) uint64

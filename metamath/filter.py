@@ -232,7 +232,7 @@ class MinHasher:
 # %% ../nbs/04_filter.ipynb #5178ee44
 class _Index:
     "Append-only multimap, uint64 key -> int ids: two sorted numpy arrays, plus a dict of the newest keys that `settle` merges in"
-    def __init__(self, cap:int=1 << 15): self.K, self.V, self.buf, self.cap = np.empty(0, np.uint64), np.empty(0, np.uint32), {}, cap
+    def __init__(self, cap:int=1 << 12): self.K, self.V, self.buf, self.cap = np.empty(0, np.uint64), np.empty(0, np.uint32), {}, cap
     def find(self, keys:np.ndarray)->tuple[list,list]:
         "Where each of `keys` starts and ends in the arrays (the dict is looked up per key, by `ids`)"
         return np.searchsorted(self.K, keys, 'left').tolist(), np.searchsorted(self.K, keys, 'right').tolist()
@@ -272,7 +272,7 @@ def lsh_bands(threshold:float, num_perm:int)->tuple[int,int]:
 
 class NearDedup:
     "Streaming near-duplicate index: LSH band keys of response signatures; a band hit counts when the queries match too"
-    def __init__(self, threshold:float=0.85, num_perm:int=128, block:int=8192):
+    def __init__(self, threshold:float=0.85, num_perm:int=128, block:int=1024):
         self.t, self.p, self.blk = threshold, num_perm, block
         self.b, self.r = lsh_bands(threshold, num_perm)     # datasketch's choice: 8 x 16 for 0.85
         self.need = threshold + (1 - threshold) / 256      # 8 low bits of two MinHashes agree with probability J + (1 - J)/256

@@ -240,8 +240,8 @@ if __name__ == '__main__':
         res['cache_resume'] = cache_resume(cache); print(res['cache_resume'])
     elif a.compare:
         inp = a.compare_input or head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl')
-        res['compare_old'] = dict(input=str(inp), candidates=sum(1 for _ in open(inp, 'rb')), **compare(inp, cache/f'compare_{Path(inp).stem}'))
-        print(json.dumps(res['compare_old'], indent=1))
+        n_in = sum(1 for _ in open(inp, 'rb')); res[f'compare_old_{n_in}'] = dict(input=str(inp), candidates=n_in, **compare(inp, cache/f'compare_{Path(inp).stem}'))
+        print(json.dumps(res[f'compare_old_{n_in}'], indent=1))
     else:
         for n in sizes:
             inp = head(full, n, cache/f'candidates_{n}.jsonl')

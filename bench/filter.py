@@ -168,14 +168,16 @@ def minhash_bench(inp, n=20_000, num_perm=128):
     old.write_text(sp.run(['git', '-C', str(ROOT), 'show', f'{OLD_REF}:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
     spec = importlib.util.spec_from_file_location('metamath._old_filter', old); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
     timed('sha1 + numpy MinHasher (the filter before)', lambda: m.MinHasher(num_perm)(texts), 'tokenising, sha1 per 3-gram, signatures')
-    import rensa
-    strs = [[g.decode() for g in x] for x in gr]
-    def rens():
-        for g in strs: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(g); h.digest()
-    timed('rensa RMinHash', rens, '3-grams given (tokenising not timed), hashing in Rust')
-    def rens_all():
-        for t in texts: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(list(shingles(t))); h.digest()
-    timed('rensa RMinHash with 3-gram strings built', rens_all, 'tokenising and 3-gram strings in Python, hashing in Rust')
+    try: import rensa                                    # optional: `pip install rensa` to measure it
+    except ImportError: rensa = None; out['rensa'] = 'not installed'
+    if rensa:
+        strs = [[g.decode() for g in x] for x in gr]
+        def rens():
+            for g in strs: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(g); h.digest()
+        timed('rensa RMinHash', rens, '3-grams given (tokenising not timed), hashing in Rust')
+        def rens_all():
+            for t in texts: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(list(shingles(t))); h.digest()
+        timed('rensa RMinHash with 3-gram strings built', rens_all, 'tokenising and 3-gram strings in Python, hashing in Rust')
     from datasketch import MinHash, LeanMinHash
     timed('datasketch MinHash.bulk', lambda: MinHash.bulk(gr, num_perm=num_perm, seed=1), '3-grams given (tokenising not timed), sha1 per 3-gram')
     timed('datasketch MinHash per text (the filter of the issue)', lambda: [MinHash(num_perm=num_perm, seed=1).update_batch(g) for g in gr[:2000]], '3-grams given, first 2,000 texts only')

@@ -12,6 +12,12 @@ The file is built once and cached outside the repo (default /work/cache/filter-b
 
     flock /tmp/mm-cpu.lock .venv/bin/python bench/filter.py                      # all sizes, 1 and all workers
     .venv/bin/python bench/filter.py --sizes 10000 --compare                        # new kept set vs the old filter
+    .venv/bin/python bench/filter.py --minhash                                      # MinHash implementations, texts/s
+    .venv/bin/python bench/filter.py --cache-resume                                 # load_cache on a 1M-row cache
+    flock /tmp/mm-long.lock nice -n 19 .venv/bin/python bench/filter.py --sizes 1600000 --workers 2
+
+`goals` compares the runs with the issue's targets (100K in <= 50 s and <= 1 GiB; 1.6M in <= 15 min and <= 4 GiB;
+time per candidate at least 3x better than the issue's measurement of the filter before it, at every size).
 """
 import argparse, json, os, random, re, subprocess, sys, time
 from pathlib import Path
@@ -96,6 +102,32 @@ print(json.dumps(dict(wall_s=round(time.perf_counter() - t, 1), cpu_s=round(ru.r
                       peak_rss_mib=hwm, worker_peak_rss_mib=kids, kept=int(df.kept.sum()))))
 '''
 
+OLD_REF = 'ff64e27'   # the filter this one is compared with: main before this round (the streaming filter of the first round)
+BASELINE = {10_000: 32, 100_000: 158, 400_000: 562}    # issue 16's table: seconds of the filter before it
+GOALS = {100_000: (50, 1024), 1_600_000: (15 * 60, 4096)}
+
+def goals(runs):
+    "Each goal with what was measured (the best run of that size) and whether it is met"
+    best = {}
+    for r in runs:
+        if r['candidates'] not in best or r['wall_s'] < best[r['candidates']]['wall_s']: best[r['candidates']] = r
+    out = {}
+    for n,(s, mib) in GOALS.items():
+        r = best.get(n)
+        out[f'{n:,} candidates: <= {s} s and <= {mib} MiB'] = dict(measured=r and dict(wall_s=r['wall_s'], cpu_s=r['cpu_s'], peak_rss_mib=r['peak_rss_mib'], workers=r['workers']),
+                                                                met=bool(r) and r['wall_s'] <= s and r['peak_rss_mib'] <= mib)
+    per = 562 / 400_000                                   # the baseline's time per candidate from 400K on (linear)
+    for n,r in sorted(best.items()):
+        base = BASELINE.get(n, per * n) / n
+        out[f'{n:,} candidates: time per candidate <= 1/3 of the baseline'] = dict(
+            measured=dict(ms_per_candidate=round(1000 * r['wall_s'] / n, 3), baseline_ms=round(1000 * base, 3), speedup=round(base * n / r['wall_s'], 2)),
+            met=r['wall_s'] / n <= base / 3)
+    low = {}                                              # the state's size does not depend on the workers: the latest code's run is the smallest
+    for r in runs: low[r['candidates']] = min(low.get(r['candidates'], 1e9), r['bytes_per_candidate'])
+    out['dedup state <= 200 bytes per candidate (at the largest size run)'] = dict(measured={f'{n:,}': b for n,b in sorted(low.items())},
+                                                                                 met=bool(low) and low[max(low)] <= 200)
+    return out
+
 def run(inp, out, workers):
     "One `filter_cli` run in a fresh process: its numbers and the report's seconds per stage"
     p = subprocess.run([sys.executable, '-c', RUN, str(inp), str(out), str(workers)], capture_output=True, text=True,
@@ -108,7 +140,7 @@ def compare(inp, out):
     "Kept sets of the filter before issue 16 (git main's filter.py) and now, on the same input"
     import importlib.util, subprocess as sp
     Path(out).mkdir(parents=True, exist_ok=True); old = Path(out)/'old_filter.py'
-    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', 'main:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
+    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', f'{OLD_REF}:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
     spec = importlib.util.spec_from_file_location('metamath._old_filter', old); m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     from metamath.data import read_jsonl
@@ -125,6 +157,70 @@ def compare(inp, out):
     for k in sb - sa: diff['only_new'][why_old.get(k, '?')] = diff['only_new'].get(why_old.get(k, '?'), 0) + 1
     return dict(diff, old_wall_s=round(t_old, 1), new_wall_s=new['wall_s'])
 
+def minhash_bench(inp, n=20_000, num_perm=128):
+    "Texts/s of each MinHash implementation on the responses of the first `n` candidates (one process, 128 permutations)"
+    import numpy as np, importlib.util, subprocess as sp, tempfile
+    from metamath.filter import MinHasher, shingles
+    texts = [json.loads(l)['response'] for _, l in zip(range(n), open(inp))]
+    out, gr = {}, [[g.encode() for g in shingles(t)] for t in texts]
+    def timed(name, f, what):
+        t = time.perf_counter(); f(); s = time.perf_counter() - t
+        out[name] = dict(seconds=round(s, 2), texts_per_s=round(len(texts) / s), includes=what); print(name, out[name], flush=True)
+    timed('numpy MinHasher (this filter)', lambda: MinHasher(num_perm)(texts), 'tokenising, 3-gram hashing, signatures')
+    old = Path(tempfile.mkdtemp())/'old_filter.py'
+    old.write_text(sp.run(['git', '-C', str(ROOT), 'show', f'{OLD_REF}:metamath/filter.py'], capture_output=True, text=True, check=True).stdout)
+    spec = importlib.util.spec_from_file_location('metamath._old_filter', old); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+    timed('sha1 + numpy MinHasher (the filter before)', lambda: m.MinHasher(num_perm)(texts), 'tokenising, sha1 per 3-gram, signatures')
+    try: import rensa                                    # optional: `pip install rensa` to measure it
+    except ImportError: rensa = None; out['rensa'] = 'not installed'
+    if rensa:
+        strs = [[g.decode() for g in x] for x in gr]
+        def rens():
+            for g in strs: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(g); h.digest()
+        timed('rensa RMinHash', rens, '3-grams given (tokenising not timed), hashing in Rust')
+        def rens_all():
+            for t in texts: h = rensa.RMinHash(num_perm=num_perm, seed=1); h.update(list(shingles(t))); h.digest()
+        timed('rensa RMinHash with 3-gram strings built', rens_all, 'tokenising and 3-gram strings in Python, hashing in Rust')
+    from datasketch import MinHash, LeanMinHash
+    timed('datasketch MinHash.bulk', lambda: MinHash.bulk(gr, num_perm=num_perm, seed=1), '3-grams given (tokenising not timed), sha1 per 3-gram')
+    timed('datasketch MinHash per text (the filter of the issue)', lambda: [MinHash(num_perm=num_perm, seed=1).update_batch(g) for g in gr[:2000]], '3-grams given, first 2,000 texts only')
+    out['datasketch MinHash per text (the filter of the issue)']['texts_per_s'] = round(min(2000, len(texts)) / out['datasketch MinHash per text (the filter of the issue)']['seconds'])
+    return dict(texts=len(texts), num_perm=num_perm, implementations=out)
+
+def numeric_check(inp):
+    "On every graded pair of `inp` the exact steps leave: does math-verify agree wherever `differ_numerically` decides?"
+    from metamath.answers import _cheap, _rhs, _unwrap, is_equiv
+    from metamath.filter import _extract, differ_numerically, keep_rule
+    from metamath.data import iter_records
+    left = {}
+    for r in iter_records(inp, need=('query', 'response', 'type')):
+        e = _extract(r)
+        if keep_rule(r, e) is None and _cheap(e.answer, r['gold']) is None: left[(_rhs(_unwrap(str(e.answer))), _rhs(_unwrap(str(r['gold']))))] = 1
+    t = time.perf_counter(); dec = [k for k in left if differ_numerically(*k) is False]; t_num = time.perf_counter() - t
+    t = time.perf_counter(); wrong = [k for k in dec if is_equiv(*k)]; t_mv = time.perf_counter() - t
+    return dict(input=str(inp), distinct_pairs_left_by_exact_steps=len(left), decided_unequal=len(dec), math_verify_says_equal=len(wrong),
+                examples_disagreeing=wrong[:10], numeric_ms_per_pair=round(1000 * t_num / max(len(left), 1), 3),
+                math_verify_ms_per_pair=round(1000 * t_mv / max(len(dec), 1), 1))
+
+def cache_resume(cache, rows=1_000_000):
+    "Seconds and peak memory for `Generator.load_cache` to index a `rows`-row generation cache with a torn last line"
+    path = Path(cache)/f'gen_cache_{rows}.jsonl'
+    if not path.exists():
+        from metamath.data import JsonlWriter
+        body = 'Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in April and May.\nThe answer is: 72 '
+        with JsonlWriter(f'{path}.tmp') as w:
+            for i in range(rows): w.f.write(json.dumps(dict(key=f'{i // 4:012x}-{i % 4}', text=body * (1 + i % 4), finish_reason='stop', prompt_tokens=120,
+                                                            completion_tokens=90, index=i % 4, job='bench')) + '\n')
+        os.replace(f'{path}.tmp', path)
+    with open(path, 'a') as f: f.write('{"key": "torn')                   # a killed run's last line
+    code = ('import json, re, sys, time\nt = time.perf_counter()\nfrom metamath.generate import Generator\nt1 = time.perf_counter()\n'
+            'g = Generator(None, cache=sys.argv[1]); s = g.load_cache(); t2 = time.perf_counter()\nx = s[next(iter(s))]\n'
+            'hwm = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) // 1024\n'
+            'print(json.dumps(dict(rows=len(s), load_cache_s=round(t2 - t1, 2), import_s=round(t1 - t, 2), peak_rss_mib=hwm)))')
+    p = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    if p.returncode: sys.exit(p.stderr[-3000:])
+    return dict(json.loads(p.stdout.strip().splitlines()[-1]), file_mib=round(path.stat().st_size / 2**20), goal_s=5)
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('--sizes', default='10000,100000,400000,1600000')
@@ -132,16 +228,25 @@ if __name__ == '__main__':
     ap.add_argument('--cache', default='/work/cache/filter-bench')
     ap.add_argument('--compare', action='store_true', help='kept set against the old filter on the first size')
     ap.add_argument('--compare-input', default=None, help='candidates for --compare (default: the first size)')
+    ap.add_argument('--minhash', action='store_true', help='MinHash implementations on the first 20K responses')
+    ap.add_argument('--cache-resume', action='store_true', help='load_cache on a 1M-row generation cache')
+    ap.add_argument('--numeric-check', action='store_true', help='differ_numerically against math-verify on the first size')
     ap.add_argument('--out', default=str(ROOT/'bench'/'results'/'filter.json'))
     a = ap.parse_args()
     sizes, cache = [int(s) for s in a.sizes.split(',')], Path(a.cache)
     full = build(max(sizes), cache/f'candidates_{max(sizes)}.jsonl')
     res = json.loads(Path(a.out).read_text()) if Path(a.out).exists() else {}
     runs = {(r['candidates'], r['workers']): r for r in res.get('runs', [])}
-    if a.compare:
+    if a.minhash:
+        res['minhash'] = minhash_bench(head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl'))
+    elif a.numeric_check:
+        res['numeric_check'] = numeric_check(head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl')); print(res['numeric_check'])
+    elif a.cache_resume:
+        res['cache_resume'] = cache_resume(cache); print(res['cache_resume'])
+    elif a.compare:
         inp = a.compare_input or head(full, sizes[0], cache/f'candidates_{sizes[0]}.jsonl')
-        res['compare_old'] = dict(input=str(inp), candidates=sum(1 for _ in open(inp, 'rb')), **compare(inp, cache/f'compare_{Path(inp).stem}'))
-        print(json.dumps(res['compare_old'], indent=1))
+        n_in = sum(1 for _ in open(inp, 'rb')); res[f'compare_old_{n_in}'] = dict(input=str(inp), candidates=n_in, **compare(inp, cache/f'compare_{Path(inp).stem}'))
+        print(json.dumps(res[f'compare_old_{n_in}'], indent=1))
     else:
         for n in sizes:
             inp = head(full, n, cache/f'candidates_{n}.jsonl')
@@ -151,6 +256,8 @@ if __name__ == '__main__':
                 runs[(n, w)] = r
                 print(f"{n:>9,} candidates  workers {w}  {r['wall_s']:>7.1f} s  {r['peak_rss_mib']:>6,} MiB  kept {r['kept']:>9,}  "
                       f"dedup state {r['bytes_per_candidate']} B/candidate  {r['seconds']}", flush=True)
-                res['runs'] = sorted(runs.values(), key=lambda r: (r['candidates'], r['workers']))
-                write_json(a.out, dict(res, machine=dict(cpus=ncpus(), python=sys.version.split()[0])), indent=1)
+                res['runs'] = sorted(runs.values(), key=lambda r: (r['candidates'], r['workers'])); res['goals'] = goals(res['runs'])
+                if res.get('runs'): res['goals'] = goals(res['runs'])
+    write_json(a.out, dict(res, machine=dict(cpus=ncpus(), python=sys.version.split()[0])), indent=1)
+    if res.get('runs'): res['goals'] = goals(res['runs'])
     write_json(a.out, dict(res, machine=dict(cpus=ncpus(), python=sys.version.split()[0])), indent=1)

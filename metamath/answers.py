@@ -608,6 +608,8 @@ def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
                 workers:int|None=None, # processes (default: all cores); 1 = serial
                 timeout:float=5., chunk:int=256, # per-pair symbolic timeout; pairs per task
                 pool:bool=False, # math-verify in a pool of `workers` sidecars (else this process's one sidecar)
+                decide=None, # `f(pred, gold)->bool|None` tried once on each distinct pair left, before math-verify
+                counts:dict|None=None, # gets the pairs decided by each step: exact, decide, math-verify, cached
                )->list[bool]:
     "`[is_equiv(p, g) for p,g in zip(preds, golds)]`: exact steps on all cores, then each distinct rest once in math-verify"
     if len(preds) != len(golds): raise ValueError(f'{len(preds)} predictions but {len(golds)} gold answers')
@@ -616,7 +618,14 @@ def grade_batch(preds:list, golds:list, # predictions and gold answers, in pairs
     todo = {}                                            # distinct (pred, gold) left to math-verify -> their rows
     for i,r in enumerate(out):
         if r is None: todo.setdefault((_unwrap(str(preds[i])), _unwrap(str(golds[i]))), []).append(i)
+    n = dict(exact=len(out) - sum(map(len, todo.values())), decide=0)
+    for k in [k for k in todo if (_rhs(k[0]), _rhs(k[1])) not in _SYM_CACHE] if decide else []:
+        if (r := decide(_rhs(k[0]), _rhs(k[1]))) is not None:
+            for i in todo.pop(k): out[i] = r; n['decide'] += 1
     keys = [k for k in todo if (_rhs(k[0]), _rhs(k[1])) not in _SYM_CACHE]
+    n.update({'math-verify': len(keys), 'cached': sum(map(len, todo.values())) - len(keys)})
+    if counts is not None:
+        for k,v in n.items(): counts[k] = counts.get(k, 0) + v
     par = pool and w > 1 and len(keys) > 1
     if par:                                              # the pool's verdicts join the cache `_symbolic` reads
         for (p,g),r in zip(keys, sidecar_pool(min(w, len(keys))).check_many([(_rhs(p), _rhs(g)) for p,g in keys], timeout)):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_filter.ipynb #b405d485
 from __future__ import annotations
-import collections, hashlib, json, os, re, time
+import collections, hashlib, itertools, json, math, os, re, sys, time
 import multiprocessing as mp
 from pathlib import Path
 from typing import Iterable
@@ -16,10 +16,10 @@ from .answers import FALLBACK_RULES, extract_answer, grade_batch, is_equiv, pars
 from .formats import ANSWER_RX, TABLE1, cut_at_answer, format_response
 
 # %% auto #0
-__all__ = ['NEED', 'TEST_SETS', 'STAGES', 'REASONS', 'read_candidates', 'kind_of', 'keep_rule', 'Grader', 'grade_records',
-           'answer_format_ok', 'normalize', 'norm_text', 'exact_duplicates', 'shingles', 'minhash', 'MinHasher',
-           'NearDedup', 'near_duplicates', 'words', 'Decontaminator', 'token_lengths', 'filter_stream',
-           'filter_records', 'plot_funnel', 'ParquetSink', 'run_filter', 'filter_cli']
+__all__ = ['NEED', 'TEST_SETS', 'STAGES', 'REASONS', 'read_candidates', 'differ_numerically', 'kind_of', 'keep_rule',
+           'grade_records', 'answer_format_ok', 'normalize', 'norm_text', 'exact_duplicates', 'shingles', 'minhash',
+           'MinHasher', 'band_keys', 'lsh_bands', 'NearDedup', 'near_duplicates', 'words', 'Decontaminator',
+           'token_lengths', 'filter_stream', 'filter_records', 'plot_funnel', 'ParquetSink', 'run_filter', 'filter_cli']
 
 # %% ../nbs/04_filter.ipynb #a42fed46
 NEED = ('query', 'response', 'type', 'gold')
@@ -28,34 +28,126 @@ def read_candidates(path:str|Path, need=NEED)->list[dict]:
     "Rows of a candidates file, each checked to hold non-blank strings in the `need` fields (else `JSONLError`)"
     return list(iter_records(path, need=need, on_bad='raise'))
 
+# %% ../nbs/04_filter.ipynb #a1b2c3d4
+_NTOK = re.compile(r'\s+|\\left|\\right|\\[,;:! ]|(\d)|(\.)|\\(?:d|t)?frac|\\sqrt|\\pi|\\cdot|\\times|[a-zA-Z]|[-+*/^(){}\[\]]|.')
+_NOPS = {'+': 1, '-': 1, '*': 2, '/': 2, r'\cdot': 2, r'\times': 2}
+
+def _ntokens(s:str)->list[str]|None:
+    "Tokens of a LaTeX expression the numeric test reads, None where it holds anything else"
+    if re.search(r'[a-zA-Z]{2,}', re.sub(r'\\[a-zA-Z]+', ' ', s)): return None   # words, units: not products
+    if re.search(r'\d\s*\\[dt]?frac|\d\.?[eE][-+]?\d', s): return None        # mixed numbers, e-notation: not products
+    out = []
+    for m in _NTOK.finditer(s):
+        t = m[0]
+        if t.isspace() or t in (r'\left', r'\right') or (t[0] == '\\' and len(t) == 2 and not t[1].isalpha()): continue
+        if not (t.isdigit() or t.isalpha() and len(t) == 1 or t in '.+-*/^(){}' or t in (r'\frac', r'\dfrac', r'\tfrac', r'\sqrt', r'\pi', r'\cdot', r'\times')): return None
+        out.append(r'\frac' if t in (r'\dfrac', r'\tfrac') else t)
+    return out
+
+class _NParse:
+    "Recursive descent over `_ntokens`: + - * / ^, implicit products, \\frac, \\sqrt[n], \\pi, numbers, one-letter symbols"
+    def __init__(self, toks): self.t, self.i = toks, 0
+    def peek(self): return self.t[self.i] if self.i < len(self.t) else None
+    def take(self, want=None):
+        t = self.peek()
+        if t is None or (want is not None and t != want): raise ValueError(t)
+        self.i += 1; return t
+    def expr(self):
+        e = self.term()
+        while self.peek() in ('+', '-'): e = (self.take(), e, self.term())
+        return e
+    def term(self):
+        e = self.unary()
+        while (t := self.peek()) is not None and (t in ('*', '/', r'\cdot', r'\times') or t.isalnum() or t in ('(', '{', '.', r'\frac', r'\sqrt', r'\pi')):
+            op = self.take() if _NOPS.get(t) == 2 else '*'
+            e = ('/' if op == '/' else '*', e, self.unary())
+        return e
+    def unary(self):
+        if self.peek() in ('+', '-'): return ('neg' if self.take() == '-' else 'pos', self.unary())
+        return self.power()
+    def power(self):
+        e = self.atom()
+        if self.peek() == '^': self.take(); e = ('^', e, self.arg())
+        return e
+    def arg(self):
+        "A LaTeX argument: a braced group or one character"
+        if self.peek() == '{': self.take(); e = self.expr(); self.take('}'); return e
+        t = self.take()
+        if t.isdigit(): return ('num', t)
+        if t.isalpha(): return ('var', t)
+        if t == r'\pi': return ('pi',)
+        raise ValueError(t)
+    def atom(self):
+        t = self.take()
+        if t.isdigit() or t == '.':
+            s = t
+            while (u := self.peek()) is not None and (u.isdigit() or u == '.' and '.' not in s): s += self.take()
+            return ('num', s)
+        if t.isalpha(): return ('var', t)
+        if t == r'\pi': return ('pi',)
+        if t in ('(', '{'): e = self.expr(); self.take(')' if t == '(' else '}'); return e
+        if t == r'\frac': return ('/', self.arg(), self.arg())
+        if t == r'\sqrt':
+            n = ('num', '2')
+            if self.peek() == '[': raise ValueError('[')       # \sqrt[n]: left to math-verify
+            return ('^', self.arg(), ('/', ('num', '1'), n))
+        raise ValueError(t)
+
+def _neval(e, env):
+    k = e[0]
+    if k == 'num': return complex(float(e[1]))
+    if k == 'var': return env[e[1]]
+    if k == 'pi': return complex(math.pi)
+    if k == 'neg': return -_neval(e[1], env)
+    if k == 'pos': return _neval(e[1], env)
+    a, b = _neval(e[1], env), _neval(e[2], env)
+    return a + b if k == '+' else a - b if k == '-' else a * b if k == '*' else a / b if k == '/' else a ** b
+
+def _nparse(s:str):
+    "The expression tree of `s` and its one-letter symbols, None where the numeric test cannot read it"
+    toks = _ntokens(s)
+    if not toks: return None
+    try:
+        p = _NParse(toks); e = p.expr()
+        if p.peek() is not None: return None
+    except (ValueError, RecursionError): return None
+    return e, set(t for t in toks if t.isalpha())
+
+def differ_numerically(pred:str, gold:str)->bool|None:
+    "False where `pred` and `gold` are expressions that take different values (so are unequal); None where unsure"
+    a, b = _nparse(pred), _nparse(gold)
+    if a is None or b is None: return None
+    names = sorted(a[1] | b[1])
+    if not names and ('.' in pred or '.' in gold): return None       # decimals against exact forms: math-verify's rounding
+    points = [{v: complex(0.37 + 0.61 * k + 0.113 * j) for j,v in enumerate(names)} for k in (1, 2)]
+    consts = [{}] + [{'i': 1j, 'e': complex(math.e)}] * bool({'i', 'e'} & set(names))   # i and e: symbols, or the constants
+    try:
+        for c in consts:
+            if all(abs(x - y) <= 1e-6 * max(1, abs(x), abs(y)) for x,y in ((_neval(a[0], {**p, **c}), _neval(b[0], {**p, **c})) for p in points)):
+                return None                                  # equal values under one reading: math-verify decides
+    except (ZeroDivisionError, OverflowError, ValueError, TypeError): return None
+    return False
+
 # %% ../nbs/04_filter.ipynb #b11d2b85
 def kind_of(t:str)->str:
     "Answer kind (`math` or `gsm8k`) of a record type such as `MATH_SV`"
     return 'math' if t.startswith('MATH') else 'gsm8k'
 
-def keep_rule(r:dict)->str|None:
+def _extract(r:dict):
+    "`extract_answer` on `r`'s response up to its first answer line"
+    return extract_answer(cut_at_answer(r['response']), kind_of(r['type']))
+
+def keep_rule(r:dict, e=None)->str|None: # e: `r`'s `_extract`, if already known
     "Why `r` can never be kept, whatever its grade: `cut at max_tokens` or `no answer line` (None: neither)"
     if r.get('finish_reason') == 'length': return 'cut at max_tokens'
-    rule = r.get('answer_rule') or extract_answer(cut_at_answer(r['response']), kind_of(r['type'])).rule
+    rule = r.get('answer_rule') or (e or _extract(r)).rule
     return 'no answer line' if rule is None or rule in FALLBACK_RULES else None
 
-class Grader:
-    "`is_equiv(pred, gold)`, with exact rules first and math-verify only for the pairs they cannot decide, each once"
-    def __init__(self, memo:int=200_000): self.memo,self.size,self.n = {},memo,collections.Counter()
-    def __call__(self, pred, gold)->bool:
-        if pred is None: self.n['no answer'] += 1; return False
-        if is_equiv(pred, gold, symbolic=False): self.n['exact'] += 1; return True
-        if parse_number(pred) is not None and parse_number(gold) is not None: self.n['exact'] += 1; return False
-        if (k := (pred, gold)) not in self.memo:
-            if len(self.memo) >= self.size: self.memo.clear()
-            self.memo[k] = is_equiv(pred, gold); self.n['math-verify'] += 1
-        else: self.n['memo'] += 1
-        return self.memo[k]
-
-def grade_records(recs:list[dict], workers:int|None=None)->list[bool]:
-    "Whether each record's response (up to its first answer line) reaches its `gold`"
-    preds = [extract_answer(cut_at_answer(r['response']), kind_of(r['type'])).answer for r in recs]
-    return grade_batch(preds, [r['gold'] for r in recs], workers=workers)
+def grade_records(recs:list[dict], workers:int|None=None, # processes for the exact steps (1: serial)
+                  counts:dict|None=None, preds:list|None=None)->list[bool]: # counts: filled by `grade_batch`; preds: if extracted
+    "Whether each record's response (up to its first answer line) reaches its `gold`: `grade_batch`, numeric test before math-verify"
+    preds = [_extract(r).answer for r in recs] if preds is None else preds
+    return grade_batch(preds, [r['gold'] for r in recs], workers=workers, decide=differ_numerically, counts=counts)
 
 def answer_format_ok(response:str, gold:str)->bool:
     "Does `response` end with its only answer statement, `The answer is: {gold}`?"
@@ -85,76 +177,131 @@ def shingles(s:str, n:int=3)->set[str]:
 
 # %% ../nbs/04_filter.ipynb #7ad28c9e
 def minhash(s:str, num_perm:int=128):
-    "datasketch's MinHash of the word 3-grams of `s` (the reference `MinHasher` reproduces)"
+    "datasketch's MinHash of the word 3-grams of `s` (the reference `MinHasher`'s estimates are checked against)"
     from datasketch import MinHash
     m = MinHash(num_perm=num_perm, seed=1)
     m.update_batch([g.encode() for g in shingles(s)])
     return m
 
+_WRX = re.compile(r'\w+|[^\w\s]')
+
+class _WordHash(dict):
+    "word -> its 64-bit BLAKE2 hash, memoised; cleared past `size` words (bounded memory, the same values)"
+    def __init__(self, size:int=500_000): self.size = size
+    def __missing__(self, w):
+        if len(self) >= self.size: self.clear()
+        v = self[w] = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), 'little'); return v
+
+def _flatten(toks:list[list[int]], pad:int=0)->tuple[np.ndarray,np.ndarray]:
+    "Lengths and concatenation of lists of word hashes, each padded with zeros to at least `pad`"
+    m = np.fromiter((max(len(t), pad) for t in toks), np.int64, len(toks))
+    return m, np.fromiter(itertools.chain.from_iterable(t + [0] * (pad - len(t)) if len(t) < pad else t for t in toks), np.uint64, int(m.sum()))
+
+def _grams(toks:list[list[int]]|None, n:int, C:np.ndarray, pad:bool=True, flat=None)->tuple[np.ndarray,np.ndarray]:
+    "64-bit hashes of the `n`-grams of each list of word hashes (`sum C[k] * w[i+k]`), flat, and the count per list"
+    m, flat = flat if flat is not None else _flatten(toks, n if pad else 0)  # flat: `_flatten`'s, to reuse for several n
+    k = max(len(flat) - n + 1, 0); g = np.zeros(k, np.uint64)
+    for j in range(n): g += flat[j:j + k] * C[j]
+    ok = np.ones(k + n - 1, bool); ends = np.cumsum(m)
+    for j in range(1, n): ok[ends[m >= j] - j] = False                  # grams that would run into the next list
+    return g[ok[:k]], np.maximum(m - n + 1, 0)
+
 def _fmix32(h):
-    "MurmurHash3's finalizer on a uint32 array (datasketch's pre-mix)"
+    "MurmurHash3's finalizer on a uint32 array"
     h = h ^ (h >> np.uint32(16)); h = h * np.uint32(0x85ebca6b); h = h ^ (h >> np.uint32(13))
     h = h * np.uint32(0xc2b2ae35); return h ^ (h >> np.uint32(16))
 
 class MinHasher:
-    "MinHash signatures of many texts at once: datasketch's hashes and shared permutations, vectorised in numpy"
+    "MinHash signatures of many texts at once: word 3-grams hashed in numpy from memoised word hashes, shared permutations"
     def __init__(self, num_perm:int=128, seed:int=1):
-        gen = np.random.RandomState(seed)          # datasketch's affine32 scheme, same draws: same signatures
+        gen = np.random.RandomState(seed)          # datasketch's affine32 draws: h -> a h + b (mod 2^32), a odd
         self.a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
         self.b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
-    def hashes(self, s:str)->list[int]:
-        "sha1-32 of each word 3-gram of `s` (datasketch's `sha1_hash32`)"
-        return [int.from_bytes(hashlib.sha1(g.encode()).digest()[:4], 'little') for g in shingles(s)]
+        self.C, self.words = np.random.RandomState(seed + 1).randint(1, 1 << 62, 3, dtype=np.uint64) * np.uint64(2) + np.uint64(1), _WordHash()
     def __call__(self, texts:list[str], block:int=1 << 16)->np.ndarray: # (len(texts), num_perm) uint32
-        "Signatures of `texts`, `block` 3-grams at a time"
-        hs = [self.hashes(t) for t in texts]
-        n = np.fromiter(map(len, hs), np.int64, len(hs)); ends = np.cumsum(n)
-        flat = _fmix32(np.fromiter((h for x in hs for h in x), np.uint32, int(ends[-1]) if len(hs) else 0))
-        out, i = np.empty((len(hs), len(self.a)), np.uint32), 0
-        while i < len(hs):                              # whole texts per block: bounded (3-grams x perms) memory
+        "Signatures of `texts` (word 3-grams, lowercased; a shorter text is one gram), `block` 3-grams at a time"
+        g, n = _grams([list(map(self.words.__getitem__, _WRX.findall(t.lower()))) for t in texts], 3, self.C)
+        flat, ends = _fmix32((g ^ (g >> np.uint64(32))).astype(np.uint32)), np.cumsum(n)
+        out, i = np.empty((len(texts), len(self.a)), np.uint32), 0
+        while i < len(texts):                              # whole texts per block: bounded (3-grams x perms) memory
             j = max(i + 1, int(np.searchsorted(ends, (ends[i-1] if i else 0) + block, 'right')))
             lo = int(ends[i-1]) if i else 0
-            phv = flat[lo:ends[j-1], None] * self.a + self.b
-            out[i:j] = np.minimum.reduceat(phv, np.r_[0, ends[i:j-1] - lo], axis=0); i = j
+            out[i:j] = np.minimum.reduceat(flat[lo:ends[j-1], None] * self.a + self.b, np.r_[0, ends[i:j-1] - lo], axis=0); i = j
         return out
 
 # %% ../nbs/04_filter.ipynb #5178ee44
+class _Index:
+    "Append-only multimap, uint64 key -> int ids: two sorted numpy arrays, plus a dict of the newest keys that `settle` merges in"
+    def __init__(self, cap:int=1 << 12): self.K, self.V, self.buf, self.cap = np.empty(0, np.uint64), np.empty(0, np.uint32), {}, cap
+    def find(self, keys:np.ndarray)->tuple[list,list]:
+        "Where each of `keys` starts and ends in the arrays (the dict is looked up per key, by `ids`)"
+        return np.searchsorted(self.K, keys, 'left').tolist(), np.searchsorted(self.K, keys, 'right').tolist()
+    def ids(self, k:int, lo:int, hi:int)->list[int]:
+        v = self.buf.get(k); out = self.V[lo:hi].tolist() if hi > lo else []
+        return out if v is None else out + (v if type(v) is list else [v])
+    def add(self, k:int, i:int):
+        v = self.buf.get(k)
+        if v is None: self.buf[k] = i
+        elif type(v) is list: v.append(i)
+        else: self.buf[k] = [v, i]
+    def settle(self):
+        "Merge the dict into the arrays once it holds more than `cap` keys or 1/32 of the arrays (call between lookups)"
+        if len(self.buf) <= max(self.cap, len(self.K) >> 5): return
+        kv = [(k, i) for k,v in self.buf.items() for i in (v if type(v) is list else (v,))]
+        k, v = np.fromiter((k for k,_ in kv), np.uint64, len(kv)), np.fromiter((i for _,i in kv), np.uint32, len(kv))
+        o = np.argsort(k, kind='stable'); k, v = k[o], v[o]; at = np.searchsorted(self.K, k, 'right')   # one pass, no re-sort
+        self.K, self.V, self.buf = np.insert(self.K, at, k), np.insert(self.V, at, v), {}
+    def nbytes(self)->int: return self.K.nbytes + self.V.nbytes + sys.getsizeof(self.buf) + 60 * len(self.buf)
+
+def band_keys(sigs:np.ndarray, b:int, r:int, seed:int=7)->np.ndarray: # (n, b) uint64
+    "LSH band keys of MinHash signatures (n, >= b*r): a 64-bit hash of each band's `r` values, different per band"
+    C = np.random.RandomState(seed).randint(1, 1 << 62, (b, r), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    k = (sigs[:, :b * r].reshape(len(sigs), b, r).astype(np.uint64) * C).sum(2, dtype=np.uint64)
+    k ^= k >> np.uint64(31); k *= np.uint64(0xbf58476d1ce4e5b9); return k ^ (k >> np.uint64(29))
+
+# %% ../nbs/04_filter.ipynb #a1b2c3d6
+def lsh_bands(threshold:float, num_perm:int)->tuple[int,int]:
+    "datasketch's `_optimal_param` (bands, rows) with equal weights, in numpy: the error integrals by the trapezoid rule"
+    br = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], float)
+    def area(lo, hi, f):
+        s = np.linspace(lo, hi, 2001)[:, None]; y = f(s)
+        return ((y[:-1] + y[1:]) / 2).sum(0) * (hi - lo) / 2000
+    fp = area(0, threshold, lambda s: 1 - (1 - s ** br[:, 1]) ** br[:, 0])     # P(candidate) below the threshold
+    fn = area(threshold, 1, lambda s: (1 - s ** br[:, 1]) ** br[:, 0])          # P(missed) above it
+    b, r = br[np.argmin(0.5 * fp + 0.5 * fn)]; return int(b), int(r)
+
 class NearDedup:
-    "Streaming near-duplicate index: LSH bands over response signatures; a band hit counts when the queries match too"
-    def __init__(self, threshold:float=0.85, num_perm:int=128):
-        from datasketch.lsh import _optimal_param
-        self.t,self.p = threshold,num_perm
-        self.b,self.r = _optimal_param(threshold, num_perm, 0.5, 0.5)   # datasketch's defaults: 8 x 16 for 0.85
-        self.tables, self.qs, self.n = [{} for _ in range(self.b)], np.empty((1024, num_perm), np.uint32), 0
-    def add(self, q:np.ndarray, r:np.ndarray)->bool:
-        "True if (`q`, `r`) is a near copy of an earlier one (then not stored); else store it and return False"
-        keys = [hash(r[i*self.r:(i+1)*self.r].tobytes()) for i in range(self.b)]
-        cand = set()
-        for t,k in zip(self.tables, keys):
-            if (v := t.get(k)) is not None: cand.update(v) if type(v) is list else cand.add(v)
-        if cand and ((self.qs[np.fromiter(cand, np.int64, len(cand))] == q).mean(1) >= self.t).any(): return True
-        if self.n == len(self.qs): self.qs = np.resize(self.qs, (2 * self.n, self.p))
-        self.qs[self.n] = q
-        for t,k in zip(self.tables, keys):
-            if (v := t.get(k)) is None: t[k] = self.n
-            elif type(v) is list: v.append(self.n)
-            else: t[k] = [v, self.n]
+    "Streaming near-duplicate index: LSH band keys of response signatures; a band hit counts when the queries match too"
+    def __init__(self, threshold:float=0.85, num_perm:int=128, block:int=1024):
+        self.t, self.p, self.blk = threshold, num_perm, block
+        self.b, self.r = lsh_bands(threshold, num_perm)     # datasketch's choice: 8 x 16 for 0.85
+        self.need = threshold + (1 - threshold) / 256      # 8 low bits of two MinHashes agree with probability J + (1 - J)/256
+        self.ix, self.qs, self.n = _Index(), [], 0         # band key -> stored samples; their 8-bit query signatures, in blocks
+    def add(self, q8:np.ndarray, keys:list[int], lo:list[int], hi:list[int])->bool: # q8: low bytes of the query signature
+        "True if this sample (band `keys`, found at `lo:hi` by `ix.find`) is a near copy of a stored one; else store it, False"
+        cand = {i for k,l,h in zip(keys, lo, hi) for i in self.ix.ids(k, l, h)}
+        if cand and any((self.qs[i // self.blk][i % self.blk] == q8).mean() >= self.need for i in cand): return True
+        if self.n == len(self.qs) * self.blk: self.qs.append(np.empty((self.blk, self.p), np.uint8))
+        self.qs[-1][self.n % self.blk] = q8
+        for k in keys: self.ix.add(k, self.n)
         self.n += 1; return False
     def nbytes(self)->int:
-        "Memory held: the query signatures and the band tables (approximate)"
-        import sys
-        return self.qs[:self.n].nbytes + sum(sys.getsizeof(t) + 64 * len(t) for t in self.tables)
+        "Memory held: band keys and ids, and the query signature blocks"
+        return self.ix.nbytes() + sum(q.nbytes for q in self.qs)
 
 def near_duplicates(recs:list[dict], threshold:float=0.85, num_perm:int=128)->list[bool]:
     "True for each record whose query and response are both near copies (Jaccard >= `threshold`) of an earlier one's"
     mh, nd = MinHasher(num_perm), NearDedup(threshold, num_perm)
-    qs, rs = mh([r['query'] for r in recs]), mh([r['response'] for r in recs])
-    return [nd.add(q, r) for q,r in zip(qs, rs)]
+    q8, ks = (mh([r['query'] for r in recs]) & 0xff).astype(np.uint8), band_keys(mh([r['response'] for r in recs]), nd.b, nd.r)
+    lo, hi = nd.ix.find(ks.ravel()); b = nd.b
+    return [nd.add(q8[j], ks[j].tolist(), lo[j*b:(j+1)*b], hi[j*b:(j+1)*b]) for j in range(len(recs))]
 
 # %% ../nbs/04_filter.ipynb #5b59b3ff
+_ASY, _WORD = re.compile(r'\[asy\].*?(?:\[/asy\]|$)', re.S), re.compile(r'[a-z0-9]+')
+
 def words(s:str)->list[str]:
     "Lowercased words and numbers of `s`, `[asy]` drawings left out"
-    return re.findall(r'[a-z0-9]+', re.sub(r'\[asy\].*?(?:\[/asy\]|$)', ' ', s, flags=re.S).lower())
+    return _WORD.findall(_ASY.sub(' ', s).lower())
 
 TEST_SETS = (('gsm8k', 'test'), ('math', 'test'), ('gsm8k_backward', 'test'))
 
@@ -164,14 +311,14 @@ class Decontaminator:
                  n:int=13, min_cover:float=0.5, data:str|None=None): # share of a test question's n-grams that must match
         if tests is None: tests = {f'{d}/{s}': [r['question'] for r in load_data(d, s, source=data)] for d,s in TEST_SETS}
         self.n,self.min_cover,self.index,self.size,self.short = n,min_cover,collections.defaultdict(list),{},[]
-        self.short_ix = collections.defaultdict(list)
+        self.short_ix, self.long_words = collections.defaultdict(list), []
         self.sizes = {k: len(v) for k,v in tests.items()}
         for name,qs in tests.items():
             for i,q in enumerate(qs):
                 w,tid = words(q),f'{name}:{i}'
                 if len(w) < n:                          # too short for an n-gram: indexed by its first two words
                     self.short.append((f" {' '.join(w)} ", tid, len(w))); self.short_ix[tuple(w[:2])].append((len(w), w, tid)); continue
-                g = self.grams(w); self.size[tid] = len(g)
+                g = self.grams(w); self.size[tid] = len(g); self.long_words.append(w)
                 for h in g: self.index[h].append(tid)
 
     def grams(self, w:list[str])->set[int]:
@@ -198,16 +345,40 @@ def coverage(self:Decontaminator, text:str)->dict[str,float]:
     c = collections.Counter(t for h in self.grams(words(text)) for t in self.index.get(h, ()))
     return {t: round(k / self.size[t], 3) for t,k in c.most_common()}
 
+@patch
+def hits_many(self:Decontaminator, texts:list[str])->list[list[str]]:
+    "`[self.hits(t) for t in texts]`; a text with no test n-gram and no whole short test question is ruled out in numpy"
+    if not hasattr(self, '_keys'):                   # 64-bit keys of the test n-grams and of short questions (8+ words), sorted
+        self._wh, h = _WordHash(), lambda ws: [list(map(self._wh.__getitem__, w)) for w in ws]
+        C = np.random.RandomState(3).randint(1, 1 << 62, self.n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        sw = collections.defaultdict(list)
+        for k,w,_ in (x for v in self.short_ix.values() for x in v): sw[k].append(w)
+        self._keys = {k: np.unique(_grams(h(ws), k, C, pad=False)[0]) for k,ws in [(self.n, self.long_words), *sw.items()] if k >= 8}
+        self._C = C
+    ws = [words(t) for t in texts]; toks = [list(map(self._wh.__getitem__, w)) for w in ws]
+    maybe = np.fromiter((len(w) < 8 for w in ws), bool, len(ws))     # a short question matches a text of its own length
+    mf = _flatten(toks)
+    for k,keys in self._keys.items():
+        g, cnt = _grams(None, k, self._C, flat=mf)
+        i = np.minimum(np.searchsorted(keys, g), len(keys) - 1)
+        maybe[np.repeat(np.arange(len(ws)), cnt)[keys[i] == g]] = True
+    return [self.hits(t) if m else [] for t,m in zip(texts, maybe)]
+
 # %% ../nbs/04_filter.ipynb #4f8f525d
 def _tokenizer(tokenizer):
+    "A tokenizer object as it is, a name or folder loaded: its `tokenizer.json` straight into `tokenizers` when it has one"
     if not isinstance(tokenizer, (str, Path)): return tokenizer
-    from transformers import AutoTokenizer
     from metamath.models import resolve_model
-    return AutoTokenizer.from_pretrained(resolve_model(tokenizer))
+    p = Path(resolve_model(tokenizer))
+    if (p/'tokenizer.json').exists():                    # the fast tokenizer itself: 0.2 s, against 10 s for AutoTokenizer
+        from tokenizers import Tokenizer
+        return Tokenizer.from_file(str(p/'tokenizer.json'))
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(p))
 
 def _counter(tok):
     "A function: list of texts -> their lengths in `tok`'s tokens, no special tokens"
-    enc = getattr(tok, 'backend_tokenizer', None)
+    enc = tok if hasattr(tok, 'encode_batch_fast') else getattr(tok, 'backend_tokenizer', None)
     if enc is not None and hasattr(enc, 'encode_batch_fast'):
         return lambda xs: [len(e.ids) for e in enc.encode_batch_fast(xs, add_special_tokens=False)]
     return lambda xs: [len(x) for x in tok(xs, add_special_tokens=False, return_attention_mask=False)['input_ids']]
@@ -240,33 +411,40 @@ def _memo(f, xs):
         if x not in m: m[x] = f(x)
     return [m[x] for x in xs]
 
-def _prepare(rows:list[dict])->tuple[list,dict]:
-    "The order-free stages of a chunk: [why, row, digest, query sig, response sig, test hits, tokens] per row, and seconds"
-    c, T, g0 = _CTX, collections.Counter(), collections.Counter(_CTX['grader'].n); t = time.perf_counter()
-    out = []
+def _grade(rows:list[dict], T:dict)->list[list]:
+    "[why, row] per row: the keep rules, then `grade_records` on the rest (counts into `T`); correct rows normalised"
+    out, todo = [], []
     for r in rows:
-        why, gold = keep_rule(r), r.get('gold')
-        if why is None and isinstance(gold, str) and gold.strip():
-            ok = c['grader'](extract_answer(cut_at_answer(r['response']), kind_of(r['type'])).answer, gold)
-            why, r = (None, normalize(r)) if ok else ('incorrect', r)
-        out.append([why, r])
-    t = _lap(T, 'grade', t)
+        gold = r.get('gold'); graded = isinstance(gold, str) and bool(gold.strip())
+        e = _extract(r) if graded or not r.get('answer_rule') else None
+        out.append([keep_rule(r, e), r])
+        if graded and out[-1][0] is None: todo.append((out[-1], e.answer))
+    cnt = {}
+    for (o,_),ok in zip(todo, grade_records([o[1] for o,_ in todo], 1, cnt, [p for _,p in todo])):
+        o[:] = [None, normalize(o[1])] if ok else ['incorrect', o[1]]
+    T.update({f'graded by {k}': v for k,v in cnt.items()}); return out
+
+# %% ../nbs/04_filter.ipynb #a1b2c3d7
+def _prepare(rows:list[dict])->tuple[list,dict,np.ndarray|None,np.ndarray|None]:
+    "The order-free stages of a chunk: [why, row, digest, test hits, too long] per row, seconds; query bytes, band keys per live row"
+    c, T, t = _CTX, collections.Counter(), time.perf_counter()
+    out = _grade(rows, T); t = _lap(T, 'grade', t)
     live = [o for o in out if o[0] is None]
     for o in live: o.append(_digest(o[1]['query'], o[1]['response']))
-    t = _lap(T, 'exact', t)
+    t = _lap(T, 'exact', t); q8 = keys = None
     if c['mh'] and live:
         uq = list(dict.fromkeys(o[1]['query'] for o in live)); qi = {q: i for i,q in enumerate(uq)}
-        qs, rs = c['mh'](uq), c['mh']([o[1]['response'] for o in live])
-        for o,r in zip(live, rs): o += [qs[qi[o[1]['query']]], r]
-    else:
-        for o in live: o += [None, None]
+        q8 = (c['mh'](uq) & 0xff).astype(np.uint8)[[qi[o[1]['query']] for o in live]]
+        keys = band_keys(c['mh']([o[1]['response'] for o in live]), *c['bands'])
     t = _lap(T, 'minhash', t)
-    for o,h in zip(live, _memo(c['decon'].hits, [o[1]['query'] for o in live])): o.append(h)
+    uq = list(dict.fromkeys(o[1]['query'] for o in live)); hq = dict(zip(uq, c['decon'].hits_many(uq)))
+    for o in live: o.append(hq[o[1]['query']])
     t = _lap(T, 'decontaminate', t)
-    for o,n in zip(live, token_lengths([o[1] for o in live], c['tok'], c['overhead'])): o.append(n)
+    for o in live: o.append(False)
+    maybe = [o for o in live if len(o[1]['query'].encode()) + len(o[1]['response'].encode()) + 2 + c['overhead'] > c['max_len']]
+    for o,n in zip(maybe, token_lengths([o[1] for o in maybe], c['tok'], c['overhead'])): o[-1] = n > c['max_len']
     _lap(T, 'tokens', t)
-    T.update({f'graded by {k}': v - g0[k] for k,v in c['grader'].n.items()})
-    return out, dict(T)
+    return out, dict(T), q8, keys
 
 # %% ../nbs/04_filter.ipynb #6fc0b2c4
 def _chunks(rows, n):
@@ -296,27 +474,32 @@ def filter_stream(rows:Iterable[dict], # candidates (or released MetaMathQA rows
                   near:float|None=0.85, num_perm:int=128, # Jaccard threshold of near duplicates (None: exact only)
                   workers:int=1, chunk:int=1000)->tuple['pd.DataFrame',dict]: # funnel; counters and seconds
     "Keep correct, unique, uncontaminated samples of trainable length, with a normalised answer line, in one pass"
-    _CTX.update(decon=decon or Decontaminator(), tok=_tokenizer(tokenizer), overhead=overhead, grader=Grader(),
-                mh=MinHasher(num_perm) if near else None)
-    seen, nd = set(), NearDedup(near, num_perm) if near else None
+    seen, nd = _Index(), NearDedup(near, num_perm) if near else None
+    _CTX.update(decon=decon or Decontaminator(), tok=_tokenizer(tokenizer), overhead=overhead, max_len=max_len,
+                mh=MinHasher(num_perm) if near else None, bands=(nd.b, nd.r) if nd else None)
     counts, T, t = collections.defaultdict(collections.Counter), collections.Counter(), time.perf_counter()
-    for out,st in _results(rows, workers, chunk):
+    for out,st,q8,keys in _results(rows, workers, chunk):
         T.update(st); t = _lap(T, 'read+prepare (wall)', t)
+        live = [o for o in out if o[0] is None]
+        elo, ehi = seen.find(np.fromiter((o[2] for o in live), np.uint64, len(live)))
+        if nd and live: b = nd.b; nlo, nhi = nd.ix.find(keys.ravel()); keys = keys.tolist()
+        j = 0
         for o in out:
             why, r = o[0], o[1]
             if why is None:
-                key, q, rs, hits, n = o[2:]
-                if key in seen: why = 'exact duplicate'
+                if ehi[j] > elo[j] or o[2] in seen.buf: why = 'exact duplicate'
                 else:
-                    seen.add(key)
-                    why = 'near duplicate' if nd and nd.add(q, rs) else 'contaminated' if hits else 'too long' if n > max_len else None
+                    seen.add(o[2], 0)
+                    why = ('near duplicate' if nd and nd.add(q8[j], keys[j], nlo[j*b:(j+1)*b], nhi[j*b:(j+1)*b]) else
+                           'contaminated' if o[3] else 'too long' if o[4] else None)
+                j += 1
             counts[r['type']][why] += 1
             if why is None: kept(r)
-            else: dropped({**r, 'dropped': why, 'test_hits': o[5] if why == 'contaminated' else []})
-        t = _lap(T, 'dedup+write', t)
+            else: dropped({**r, 'dropped': why, 'test_hits': o[3] if why == 'contaminated' else []})
+        seen.settle(); nd and nd.ix.settle(); t = _lap(T, 'dedup+write', t)
     info = dict(seconds={k: round(v, 2) for k,v in T.items() if not k.startswith('graded')},
                 grading={k[10:]: v for k,v in T.items() if k.startswith('graded')},
-                dedup_bytes=len(seen) * 8 + (nd.nbytes() if nd else 0), exact_keys=len(seen), near_index=nd.n if nd else 0)
+                dedup_bytes=seen.nbytes() + (nd.nbytes() if nd else 0), exact_keys=len(seen.K) + len(seen.buf), near_index=nd.n if nd else 0)
     return _funnel(counts), info
 
 # %% ../nbs/04_filter.ipynb #9b926e33

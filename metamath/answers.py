@@ -220,6 +220,23 @@ _SIDECAR_SRC = r'''
 import sys, json, logging, functools
 logging.disable(logging.CRITICAL)
 from math_verify import parse, verify
+try:                       # ANTLR's two-stage parse: fast SLL prediction, bailing out to the full LL parse on any error
+    from antlr4.atn.PredictionMode import PredictionMode
+    from antlr4.error.ErrorStrategy import BailErrorStrategy
+    from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy as L2S
+    _mk, _parse, _sll = L2S.create_parser, L2S.parse, [False]
+    def create_parser(self, s):
+        p = _mk(self, s)
+        if _sll[0]: p._interp.predictionMode = PredictionMode.SLL; p._errHandler = BailErrorStrategy()
+        return p
+    def two_stage(self, s):
+        _sll[0] = True
+        try: return _parse(self, s)
+        except Exception: pass
+        finally: _sll[0] = False
+        return _parse(self, s)
+    L2S.create_parser, L2S.parse = create_parser, two_stage
+except Exception: pass     # another latex2sympy2: its own parse
 P = functools.lru_cache(8192)(lambda s: parse('\\boxed{' + s + '}', parsing_timeout=None))  # golds repeat
 print('ready', flush=True)
 for line in sys.stdin:
@@ -227,6 +244,7 @@ for line in sys.stdin:
     except Exception: ok = False
     print(int(bool(ok)), flush=True)
 '''
+
 
 # %% ../nbs/01_answers.ipynb #d86c4c7b
 class MathVerifySidecar:
@@ -584,7 +602,13 @@ def _cheap_batch(preds, golds, w, chunk)->list:
     "`_cheap` on every pair, in `w` forked workers"
     n = len(preds)
     if w <= 1 or 'fork' not in mp.get_all_start_methods() or mp.current_process().daemon:
-        return [_cheap(p, g) for p,g in zip(preds, golds)]
+        m, out = {}, []                                 # a pair repeats (a question's right answers): decided once
+        for k in zip(preds, golds):
+            try: r = m[k]
+            except KeyError: r = m[k] = _cheap(*k)
+            except TypeError: r = _cheap(*k)             # an unhashable answer
+            out.append(r)
+        return out
     ctx = mp.get_context('fork'); tasks,results = ctx.Queue(),ctx.Queue()
     for s in [*range(0, n, chunk), *[None]*w]: tasks.put(s)
     procs = [ctx.Process(target=_grade_worker, args=(preds, golds, chunk, tasks, results), daemon=True) for _ in range(w)]

@@ -218,16 +218,14 @@ class MinHasher:
         self.a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
         self.b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
         self.C, self.words = np.random.RandomState(seed + 1).randint(1, 1 << 62, 3, dtype=np.uint64) * np.uint64(2) + np.uint64(1), _WordHash()
-    def __call__(self, texts:list[str], block:int=1 << 16)->np.ndarray: # (len(texts), num_perm) uint32
-        "Signatures of `texts` (word 3-grams, lowercased; a shorter text is one gram), `block` 3-grams at a time"
+    def __call__(self, texts:list[str])->np.ndarray: # (len(texts), num_perm) uint32
+        "Signatures of `texts` (word 3-grams, lowercased; a shorter text is one gram): one pass over all 3-grams per permutation"
         g, n = _grams([list(map(self.words.__getitem__, _WRX.findall(t.lower()))) for t in texts], 3, self.C)
-        flat, ends = _fmix32((g ^ (g >> np.uint64(32))).astype(np.uint32)), np.cumsum(n)
-        out, i = np.empty((len(texts), len(self.a)), np.uint32), 0
-        while i < len(texts):                              # whole texts per block: bounded (3-grams x perms) memory
-            j = max(i + 1, int(np.searchsorted(ends, (ends[i-1] if i else 0) + block, 'right')))
-            lo = int(ends[i-1]) if i else 0
-            out[i:j] = np.minimum.reduceat(flat[lo:ends[j-1], None] * self.a + self.b, np.r_[0, ends[i:j-1] - lo], axis=0); i = j
-        return out
+        flat, starts = _fmix32((g ^ (g >> np.uint64(32))).astype(np.uint32)), np.r_[0, np.cumsum(n)[:-1]]
+        out = np.empty((len(self.a), len(texts)), np.uint32)
+        for p,(a,b) in enumerate(zip(self.a, self.b)):      # 1-D passes stay in cache: 5x faster than one (3-grams x perms) block
+            if len(texts): out[p] = np.minimum.reduceat(flat * a + b, starts)
+        return out.T
 
 # %% ../nbs/04_filter.ipynb #5178ee44
 class _Index:
@@ -280,7 +278,7 @@ class NearDedup:
     def add(self, q8:np.ndarray, keys:list[int], lo:list[int], hi:list[int])->bool: # q8: low bytes of the query signature
         "True if this sample (band `keys`, found at `lo:hi` by `ix.find`) is a near copy of a stored one; else store it, False"
         cand = {i for k,l,h in zip(keys, lo, hi) for i in self.ix.ids(k, l, h)}
-        if cand and any((self.qs[i // self.blk][i % self.blk] == q8).mean() >= self.need for i in cand): return True
+        if cand and any(np.count_nonzero(self.qs[i // self.blk][i % self.blk] == q8) >= self.need * self.p for i in cand): return True
         if self.n == len(self.qs) * self.blk: self.qs.append(np.empty((self.blk, self.p), np.uint8))
         self.qs[-1][self.n % self.blk] = q8
         for k in keys: self.ix.add(k, self.n)
@@ -376,10 +374,45 @@ def _tokenizer(tokenizer):
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(str(p))
 
+_GPT2 = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""", re.A)  # GPT-2's split, ASCII
+_PLAIN = re.compile(r'[\x20-\x7e\t\n\r]*')              # texts where that ASCII pattern splits as the tokenizer's Unicode one
+
+def _bytelevel_gpt2(enc)->bool:
+    "Is `enc` (a `tokenizers.Tokenizer`) a byte-level BPE with GPT-2's split and nothing else before it?"
+    try: cfg = json.loads(enc.to_str())
+    except Exception: return False
+    pre, m = cfg.get('pre_tokenizer') or {}, cfg.get('model') or {}
+    return (cfg.get('normalizer') is None and m.get('type') == 'BPE' and not m.get('dropout') and not m.get('ignore_merges')
+            and pre.get('type') == 'ByteLevel' and pre.get('use_regex', True) and not pre.get('add_prefix_space'))
+
+class _PieceCounter:
+    "Token counts for a byte-level GPT-2-split BPE: a plain-ASCII text is the sum of its pre-tokens' counts, each encoded once"
+    def __init__(self, enc, size:int=1 << 20):
+        self.enc, self.n, self.size = enc, {}, size
+        added = [t.content for t in enc.get_added_tokens_decoder().values()]
+        self.added = re.compile('|'.join(map(re.escape, added))) if added else None   # an added token in a text: encode it whole
+    def _encode(self, xs): return [len(e.ids) for e in self.enc.encode_batch_fast(xs, add_special_tokens=False)]
+    def __call__(self, xs:list[str])->list[int]:
+        split = [_GPT2.findall(x) if _PLAIN.fullmatch(x) and not (self.added and self.added.search(x)) else None for x in xs]
+        if len(self.n) > self.size: self.n.clear()
+        new = list(dict.fromkeys(p for ps in split if ps for p in ps if p not in self.n))
+        self.n.update(zip(new, self._encode(new)))
+        out, slow = [sum(map(self.n.__getitem__, ps)) if ps is not None else -1 for ps in split], [i for i,ps in enumerate(split) if ps is None]
+        for i,c in zip(slow, self._encode([xs[i] for i in slow])): out[i] = c
+        return out
+
+_COUNTERS = {}  # id(tokenizer) -> (tokenizer, its counter): one pre-token memo per tokenizer, kept between chunks
+
 def _counter(tok):
     "A function: list of texts -> their lengths in `tok`'s tokens, no special tokens"
+    if (c := _COUNTERS.get(id(tok))) and c[0] is tok: return c[1]
+    if len(_COUNTERS) > 8: _COUNTERS.clear()
+    _COUNTERS[id(tok)] = tok, (c := _make_counter(tok)); return c
+
+def _make_counter(tok):
     enc = tok if hasattr(tok, 'encode_batch_fast') else getattr(tok, 'backend_tokenizer', None)
     if enc is not None and hasattr(enc, 'encode_batch_fast'):
+        if _bytelevel_gpt2(enc): return _PieceCounter(enc)
         return lambda xs: [len(e.ids) for e in enc.encode_batch_fast(xs, add_special_tokens=False)]
     return lambda xs: [len(x) for x in tok(xs, add_special_tokens=False, return_attention_mask=False)['input_ids']]
 
@@ -391,6 +424,7 @@ def token_lengths(recs:list[dict], tokenizer='smollm2', overhead:int=36, batch:i
         qs = list(dict.fromkeys(r['query'] for r in b)); ql = dict(zip(qs, n(qs)))     # a question has several samples
         out += [ql[r['query']] + y + overhead for r,y in zip(b, n([' ' + r['response'] for r in b]))]
     return out
+
 
 # %% ../nbs/04_filter.ipynb #e7da6a64
 STAGES = ['generated', 'correct', 'deduplicated', 'decontaminated', 'kept']
@@ -425,26 +459,40 @@ def _grade(rows:list[dict], T:dict)->list[list]:
     T.update({f'graded by {k}': v for k,v in cnt.items()}); return out
 
 # %% ../nbs/04_filter.ipynb #a1b2c3d7
+def _recent(c:dict, k:str, size:int=1 << 15)->dict:
+    "`c[k]`, a memo of recent queries (a question's samples recur over chunks), emptied past `size` entries (bounded memory)"
+    m = c.setdefault(k, {})
+    if len(m) > size: m.clear()
+    return m
+
 def _prepare(rows:list[dict])->tuple[list,dict,np.ndarray|None,np.ndarray|None]:
-    "The order-free stages of a chunk: [why, row, digest, test hits, too long] per row, seconds; query bytes, band keys per live row"
+    "The order-free stages before dedup, for a chunk: [why, row, digest] per row, seconds; query low bytes, band keys per live row"
     c, T, t = _CTX, collections.Counter(), time.perf_counter()
     out = _grade(rows, T); t = _lap(T, 'grade', t)
     live = [o for o in out if o[0] is None]
     for o in live: o.append(_digest(o[1]['query'], o[1]['response']))
     t = _lap(T, 'exact', t); q8 = keys = None
     if c['mh'] and live:
-        uq = list(dict.fromkeys(o[1]['query'] for o in live)); qi = {q: i for i,q in enumerate(uq)}
-        q8 = (c['mh'](uq) & 0xff).astype(np.uint8)[[qi[o[1]['query']] for o in live]]
+        m = _recent(c, 'q8'); new = list(dict.fromkeys(q for o in live if (q := o[1]['query']) not in m))
+        m.update(zip(new, (c['mh'](new) & 0xff).astype(np.uint8)) if new else ())
+        q8 = np.stack([m[o[1]['query']] for o in live])
         keys = band_keys(c['mh']([o[1]['response'] for o in live]), *c['bands'])
-    t = _lap(T, 'minhash', t)
-    uq = list(dict.fromkeys(o[1]['query'] for o in live)); hq = dict(zip(uq, c['decon'].hits_many(uq)))
-    for o in live: o.append(hq[o[1]['query']])
-    t = _lap(T, 'decontaminate', t)
-    for o in live: o.append(False)
-    maybe = [o for o in live if len(o[1]['query'].encode()) + len(o[1]['response'].encode()) + 2 + c['overhead'] > c['max_len']]
-    for o,n in zip(maybe, token_lengths([o[1] for o in maybe], c['tok'], c['overhead'])): o[-1] = n > c['max_len']
-    _lap(T, 'tokens', t)
+    _lap(T, 'minhash', t)
     return out, dict(T), q8, keys
+
+def _check(pairs:list[tuple[str,str]])->tuple[list,list,dict]:
+    "The order-free stages after dedup, on its survivors' (query, response): each query's test hits, too long or not; seconds"
+    c, T, t = _CTX, collections.Counter(), time.perf_counter()
+    m = _recent(c, 'hits'); new = list(dict.fromkeys(q for q,_ in pairs if q not in m))
+    m.update(zip(new, c['decon'].hits_many(new) if new else ()))
+    hits = [m[q] for q,_ in pairs]; t = _lap(T, 'decontaminate', t)
+    long = [False] * len(pairs)                        # a sample whose UTF-8 bytes fit `max_len` fits in tokens: not encoded
+    maybe = [i for i,(q,r) in enumerate(pairs) if len(q.encode()) + len(r.encode()) + 2 + c['overhead'] > c['max_len']]
+    for i,n in zip(maybe, token_lengths([dict(query=pairs[i][0], response=pairs[i][1]) for i in maybe], c['tok'], c['overhead'])):
+        long[i] = n > c['max_len']
+    _lap(T, 'tokens', t)
+    return hits, long, dict(T)
+
 
 # %% ../nbs/04_filter.ipynb #6fc0b2c4
 def _chunks(rows, n):
@@ -454,17 +502,30 @@ def _chunks(rows, n):
         if len(b) == n: yield b; b = []
     if b: yield b
 
-def _results(rows, workers, chunk):
-    "`_prepare` of each chunk of `rows`, in order; with `workers` > 1 in a pool, a bounded number of chunks ahead"
+def _pairs(surv): return [(o[1]['query'], o[1]['response']) for o in surv]
+
+def _stages(rows, workers:int, chunk:int, dedup):
+    "Per chunk, in order: (rows' [why, row, ...], dedup's survivors, their test hits, too long, seconds); `workers` > 1: a pool"
     if workers <= 1:
-        yield from map(_prepare, _chunks(rows, chunk)); return
+        for b in _chunks(rows, chunk):
+            out, st, q8, keys = _prepare(b); surv = dedup(out, q8, keys); hits, long, st2 = _check(_pairs(surv))
+            yield out, surv, hits, long, {**st, **st2}
+        return
     os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     with mp.get_context('fork').Pool(workers) as pool:
-        todo = collections.deque()
+        prep, check = collections.deque(), collections.deque()     # both bounded: at most ~3 chunks per worker held
+        def deduped():                                  # the oldest prepared chunk through dedup, its survivors to `_check`
+            out, st, q8, keys = prep.popleft().get(); surv = dedup(out, q8, keys)
+            check.append((out, surv, st, pool.apply_async(_check, (_pairs(surv),))))
+        def done(n):
+            while len(check) > n or (check and check[0][3].ready()):
+                out, surv, st, f = check.popleft(); hits, long, st2 = f.get(); yield out, surv, hits, long, {**st, **st2}
         for b in _chunks(rows, chunk):
-            todo.append(pool.apply_async(_prepare, (b,)))
-            if len(todo) >= 2 * workers: yield todo.popleft().get()
-        while todo: yield todo.popleft().get()
+            prep.append(pool.apply_async(_prepare, (b,)))
+            if len(prep) >= 2 * workers: deduped(); yield from done(workers)
+        while prep: deduped(); yield from done(workers)
+        yield from done(0)
+
 
 # %% ../nbs/04_filter.ipynb #920565aa
 def filter_stream(rows:Iterable[dict], # candidates (or released MetaMathQA rows: no `gold`, no grading)
@@ -476,31 +537,34 @@ def filter_stream(rows:Iterable[dict], # candidates (or released MetaMathQA rows
     "Keep correct, unique, uncontaminated samples of trainable length, with a normalised answer line, in one pass"
     seen, nd = _Index(), NearDedup(near, num_perm) if near else None
     _CTX.update(decon=decon or Decontaminator(), tok=_tokenizer(tokenizer), overhead=overhead, max_len=max_len,
-                mh=MinHasher(num_perm) if near else None, bands=(nd.b, nd.r) if nd else None)
-    counts, T, t = collections.defaultdict(collections.Counter), collections.Counter(), time.perf_counter()
-    for out,st,q8,keys in _results(rows, workers, chunk):
-        T.update(st); t = _lap(T, 'read+prepare (wall)', t)
-        live = [o for o in out if o[0] is None]
+                mh=MinHasher(num_perm) if near else None, bands=(nd.b, nd.r) if nd else None, q8={}, hits={})
+    counts, T = collections.defaultdict(collections.Counter), collections.Counter()
+    def dedup(out, q8, keys):
+        "Exact, then near duplicates among a chunk's live rows, in input order (sets their `why`): the rows left"
+        t = time.perf_counter(); live, surv = [o for o in out if o[0] is None], []
         elo, ehi = seen.find(np.fromiter((o[2] for o in live), np.uint64, len(live)))
         if nd and live: b = nd.b; nlo, nhi = nd.ix.find(keys.ravel()); keys = keys.tolist()
-        j = 0
+        for j,o in enumerate(live):
+            if ehi[j] > elo[j] or o[2] in seen.buf: o[0] = 'exact duplicate'; continue
+            seen.add(o[2], 0)
+            if nd and nd.add(q8[j], keys[j], nlo[j*b:(j+1)*b], nhi[j*b:(j+1)*b]): o[0] = 'near duplicate'
+            else: surv.append(o)
+        seen.settle(); nd and nd.ix.settle(); _lap(T, 'dedup', t); return surv
+    t = time.perf_counter()
+    for out,surv,hits,long,st in _stages(rows, workers, chunk, dedup):
+        T.update(st); t = _lap(T, 'read+stages (wall)', t)
+        for o,h,l in zip(surv, hits, long): o[0] = 'contaminated' if h else 'too long' if l else None; o.append(h)
         for o in out:
             why, r = o[0], o[1]
-            if why is None:
-                if ehi[j] > elo[j] or o[2] in seen.buf: why = 'exact duplicate'
-                else:
-                    seen.add(o[2], 0)
-                    why = ('near duplicate' if nd and nd.add(q8[j], keys[j], nlo[j*b:(j+1)*b], nhi[j*b:(j+1)*b]) else
-                           'contaminated' if o[3] else 'too long' if o[4] else None)
-                j += 1
             counts[r['type']][why] += 1
             if why is None: kept(r)
             else: dropped({**r, 'dropped': why, 'test_hits': o[3] if why == 'contaminated' else []})
-        seen.settle(); nd and nd.ix.settle(); t = _lap(T, 'dedup+write', t)
+        t = _lap(T, 'write', t)
     info = dict(seconds={k: round(v, 2) for k,v in T.items() if not k.startswith('graded')},
                 grading={k[10:]: v for k,v in T.items() if k.startswith('graded')},
                 dedup_bytes=seen.nbytes() + (nd.nbytes() if nd else 0), exact_keys=len(seen.K) + len(seen.buf), near_index=nd.n if nd else 0)
     return _funnel(counts), info
+
 
 # %% ../nbs/04_filter.ipynb #9b926e33
 def _funnel(counts:dict)->'pd.DataFrame':
@@ -556,6 +620,12 @@ class ParquetSink:
         if v is None: return None
         if pa.types.is_string(t): return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
         return v if isinstance(v, (int, float, bool)) and not (isinstance(v, bool) and not pa.types.is_boolean(t)) else None
+    def _column(self, vals, t):
+        "A column's values as `_cell` makes them; as they are when their Python types already fit `t` (no call per cell)"
+        import pyarrow as pa
+        fit = ({str} if pa.types.is_string(t) else {bool} if pa.types.is_boolean(t) else {int} if pa.types.is_integer(t)
+               else {int, float} if pa.types.is_floating(t) else set())
+        return vals if fit and set(map(type, vals)) <= fit | {type(None)} else [self._cell(v, t) for v in vals]
     def flush(self):
         import pyarrow as pa, pyarrow.parquet as pq
         if not self.rows: return
@@ -563,7 +633,7 @@ class ParquetSink:
             probe = pa.Table.from_pylist([{k: v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v) for k,v in r.items()} for r in self.rows])
             self.schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in probe.schema])
             self.w = pq.ParquetWriter(self.tmp, self.schema)
-        cols = {f.name: [self._cell(r.get(f.name), f.type) for r in self.rows] for f in self.schema}
+        cols = {f.name: self._column([r.get(f.name) for r in self.rows], f.type) for f in self.schema}
         self.w.write_table(pa.table(cols, schema=self.schema)); self.rows = []
     def close(self):
         self.flush()

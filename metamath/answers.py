@@ -252,31 +252,37 @@ class MathVerifySidecar:
     def __init__(self, cmd:list|None=None, # the child's command (default: this python running `_SIDECAR_SRC`)
                  startup:float=120.):      # seconds allowed for the child to import math-verify
         self.cmd,self.startup = cmd or [sys.executable, '-c', _SIDECAR_SRC],startup
-        self.p,self.lock,self.kills = None,threading.Lock(),0
+        self.p,self.lock,self.kills,self.ready = None,threading.Lock(),0,False
 
     def _line(self, timeout):
         r,_,_ = select.select([self.p.stdout], [], [], timeout)
         return self.p.stdout.readline().strip() if r else None
 
     def _spawn(self):
-        self.p = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.p,self.ready = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL),False
 
     def _start(self):
         if self.p is None or self.p.poll() is not None: self._spawn()
-        if self._line(self.startup) != b'ready':
+        if not self.ready and self._line(self.startup) != b'ready':
             self.close(); raise RuntimeError(f'math-verify sidecar did not start: {self.cmd[:2]}')
+        self.ready = True
+
+    def warm(self):
+        "Start the child without waiting for it: it imports math-verify while the caller works"
+        with self.lock:
+            if self.p is None or self.p.poll() is not None: self._spawn()
 
     def close(self):
         "Kill the child, if any"
         if self.p is None: return
-        self.p.kill(); self.p.wait(); self.p.stdin.close(); self.p.stdout.close(); self.p = None
+        self.p.kill(); self.p.wait(); self.p.stdin.close(); self.p.stdout.close(); self.p,self.ready = None,False
 
 # %% ../nbs/01_answers.ipynb #948c920d
 @patch
 def check(self:MathVerifySidecar, pred:str, gold:str, timeout:float=5.)->bool:
     "math-verify's `verify(parse(gold), parse(pred))`; False if it takes more than `timeout` seconds"
     with self.lock:
-        if self.p is None or self.p.poll() is not None: self._start()
+        if self.p is None or self.p.poll() is not None or not self.ready: self._start()
         try: self.p.stdin.write(json.dumps([pred, gold]).encode() + b'\n'); self.p.stdin.flush()
         except BrokenPipeError: self.close(); return False
         if (out := self._line(timeout)) in (b'0', b'1'): return out == b'1'

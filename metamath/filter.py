@@ -12,7 +12,7 @@ import numpy as np
 from fastcore.basics import patch
 from fastcore.script import call_parse
 from .data import JSONLError, Skipped, iter_records, load_data, iter_jsonl, ncpus, write_json, write_jsonl
-from .answers import FALLBACK_RULES, extract_answer, grade_batch, is_equiv, parse_number
+from .answers import FALLBACK_RULES, extract_answer, grade_batch, is_equiv, parse_number, sidecar
 from .formats import ANSWER_RX, TABLE1, cut_at_answer, format_response
 
 # %% auto #0
@@ -454,6 +454,7 @@ def _grade(rows:list[dict], T:dict)->list[list]:
         out.append([keep_rule(r, e), r])
         if graded and out[-1][0] is None: todo.append((out[-1], e.answer))
     cnt = {}
+    if todo: sidecar().warm()                        # math-verify imports in its child while the exact steps run
     for (o,_),ok in zip(todo, grade_records([o[1] for o,_ in todo], 1, cnt, [p for _,p in todo])):
         o[:] = [None, normalize(o[1])] if ok else ['incorrect', o[1]]
     T.update({f'graded by {k}': v for k,v in cnt.items()}); return out

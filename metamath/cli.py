@@ -19,6 +19,7 @@ COMMANDS = {  # command: (module, function, one-line help)
     'generate':  ('metamath.generate', 'generate_cli', 'generate samples for a JSONL of prompts (vllm | openai | hf), resumably'),
     'bootstrap': ('metamath.bootstrap', 'bootstrap_cli', 'bootstrap AnsAug/Rephrased/SV/FOBAR candidates from training questions'),
     'filter':    ('metamath.filter', 'filter_cli', 'filter candidates: correctness, duplicates, decontamination, length'),
+    'scaleout':  ('metamath.scaleout', 'scaleout_cli', 'the filter on a cluster: datatrove (local, Slurm, Ray) or Ray Data, same output'),
     'mix':       ('metamath.mix', 'mix_cli', "draw the filtered records down to MetaMathQA's mix (Table 1) or explicit counts"),
     'analyse':   ('metamath.analysis', 'analyse_cli', 'perplexity and diversity gain of a folder of records, with figures'),
     'train':     ('metamath.train', 'train_cli', 'fine-tune (also under `accelerate launch -m metamath.train`)'),

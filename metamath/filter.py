@@ -319,9 +319,9 @@ class Decontaminator:
                 g = self.grams(w); self.size[tid] = len(g); self.long_words.append(w)
                 for h in g: self.index[h].append(tid)
 
-    def grams(self, w:list[str])->set[int]:
-        "Hashes of the `n`-grams of the words `w`"
-        return {hash(' '.join(w[i:i+self.n])) for i in range(len(w)-self.n+1)}
+    def grams(self, w:list[str])->set[str]:
+        "The `n`-grams of the words `w`, as strings: the same keys in every process (`hash()` of a str is salted per process)"
+        return {' '.join(w[i:i+self.n]) for i in range(len(w)-self.n+1)}
 
 # %% ../nbs/04_filter.ipynb #599ba33f
 @patch
@@ -534,7 +534,7 @@ def filter_stream(rows:Iterable[dict], # candidates (or released MetaMathQA rows
                   decon:Decontaminator|None=None, # default: built from the test sets
                   tokenizer='smollm2', max_len:int=512, overhead:int=36, # length limit in the student's tokens
                   near:float|None=0.85, num_perm:int=128, # Jaccard threshold of near duplicates (None: exact only)
-                  workers:int=1, chunk:int=1000)->tuple['pd.DataFrame',dict]: # funnel; counters and seconds
+                  workers:int=1, chunk:int=2000)->tuple['pd.DataFrame',dict]: # funnel; counters and seconds
     "Keep correct, unique, uncontaminated samples of trainable length, with a normalised answer line, in one pass"
     seen, nd = _Index(), NearDedup(near, num_perm) if near else None
     _CTX.update(decon=decon or Decontaminator(), tok=_tokenizer(tokenizer), overhead=overhead, max_len=max_len,
@@ -587,7 +587,7 @@ def _funnel(counts:dict)->'pd.DataFrame':
 
 def filter_records(recs:Iterable[dict], # candidates: MetaMathQA fields plus `gold`
                    decon:Decontaminator|None=None, tokenizer='smollm2', max_len:int=512, overhead:int=36,
-                   near:float|None=0.85, workers:int=1, chunk:int=1000)->tuple[list[dict],list[dict],'pd.DataFrame']:
+                   near:float|None=0.85, workers:int=1, chunk:int=2000)->tuple[list[dict],list[dict],'pd.DataFrame']:
     "`filter_stream` into lists: kept, dropped (each with its reason), and the funnel"
     kept, dropped = [], []
     df, _ = filter_stream(recs, kept.append, dropped.append, decon, tokenizer, max_len, overhead, near, workers=workers, chunk=chunk)
@@ -661,7 +661,7 @@ def run_filter(inp:str='runs/bootstrap/candidates.jsonl', # input(s), comma sepa
                min_cover:float=0.5, # share of a test question's n-grams a sample must have to be contaminated
                data:str=None, # data folder holding the test sets
                workers:int=1, # processes for the order-free stages (0: all cores); the output does not depend on it
-               chunk:int=1000, # rows per chunk handed to a worker
+               chunk:int=2000, # rows per chunk handed to a worker
               )->'pd.DataFrame': # the funnel
     "Filter bootstrapped candidates (or the released MetaMathQA) into MetaMathQA-style training data, streamed; write the kept, dropped and report"
     o = Path(out); o.mkdir(parents=True, exist_ok=True)

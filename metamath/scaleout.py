@@ -78,7 +78,7 @@ def make_plan(inp:str|list[str], # input(s): .jsonl/.parquet files (sharded), or
               tokenizer:str='smollm2', max_len:int=512, overhead:int=36, near:float=0.85, num_perm:int=128,
               ngram:int=13, min_cover:float=0.5, data:str|None=None, # the filter's settings, as `metamath filter`'s
               tests:dict|None=None, # test questions (name -> list) instead of the test sets of `data`
-              chunk:int=1000)->dict:
+              chunk:int=2000)->dict:
     "Units and settings of a scaled-out filter run, with the test questions written into `work`"
     inputs = [p.strip() for p in inp.split(',')] if isinstance(inp, str) else list(map(str, inp))
     work = Path(work); work.mkdir(parents=True, exist_ok=True)

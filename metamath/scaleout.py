@@ -103,7 +103,7 @@ def prepare_context(plan:dict):
     decon = F.Decontaminator(json.loads(Path(plan['tests']).read_text()), n=c['ngram'], min_cover=c['min_cover'])
     nd = F.NearDedup(c['near'], c['num_perm']) if c['near'] else None
     F._CTX.update(decon=decon, tok=F._tokenizer(c['tokenizer']), overhead=c['overhead'], max_len=c['max_len'],   # as `filter_stream` sets it
-                  mh=F.MinHasher(c['num_perm']) if nd else None, bands=(nd.b, nd.r) if nd else None)
+                  mh=F.MinHasher(c['num_perm']) if nd else None, bands=(nd.b, nd.r) if nd else None, q8={}, hits={})  # memos: this plan's
     _READY.update(key=plan['key'], decon=decon)
 
 def _prepare_all(rows:list[dict])->tuple:

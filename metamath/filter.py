@@ -438,13 +438,6 @@ def _digest(q:str, r:str)->int:
     "8-byte BLAKE2 digest of the normalised (query, response) pair: the exact-duplicate key"
     return int.from_bytes(hashlib.blake2b(f'{norm_text(q)}\0{norm_text(r)}'.encode(), digest_size=8).digest(), 'little')
 
-def _memo(f, xs):
-    "`[f(x) for x in xs]` with `f` called once per distinct x"
-    m = {}
-    for x in xs:
-        if x not in m: m[x] = f(x)
-    return [m[x] for x in xs]
-
 def _grade(rows:list[dict], T:dict)->list[list]:
     "[why, row] per row: the keep rules, then `grade_records` on the rest (counts into `T`); correct rows normalised"
     out, todo = [], []
